@@ -1,0 +1,45 @@
+# orderflow: `make up` runs the whole pipeline, `make test` runs the test suite.
+# Both install everything they need first (Python venv in .venv, anvil from npm in node_modules).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ANVIL := node_modules/.bin/anvil
+export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
+
+.PHONY: install up test test-unit test-integration bench-ingest migrate status clean lint
+
+install: $(STAMP) $(ANVIL)
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+$(ANVIL): package.json
+	npm install --no-audit --no-fund --loglevel=error
+	touch $(ANVIL)
+
+up: install  ## start Postgres, migrations, Dagster webserver + daemon, ingestion sensor on
+	$(BIN)/orderflow up
+
+test: install  ## the whole suite: unit, integration (anvil + Postgres + Dagster)
+	$(BIN)/python -m pytest -q tests
+
+test-unit: install
+	$(BIN)/python -m pytest -q tests/unit
+
+test-integration: install
+	$(BIN)/python -m pytest -q tests/integration
+
+bench-ingest: install  ## 1M OrderFilled logs: decode+land vs naive web3.py vs COPY floor
+	$(BIN)/python -m benchmarks.bench_ingest
+
+migrate: install
+	$(BIN)/orderflow migrate
+
+status: install
+	$(BIN)/orderflow status
+
+clean:
+	rm -rf $(VENV) node_modules .orderflow

@@ -1,0 +1,1 @@
+"""orderflow: a smart-money pipeline for Polymarket (Dagster + dbt + Postgres)."""

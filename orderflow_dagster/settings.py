@@ -1,0 +1,112 @@
+"""One typed settings object, read from the environment.
+
+Every variable is documented in the README. A bad value stops start-up with a message that
+names the variable (pydantic's validation error is reworded in `load_settings`).
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class ConfigError(SystemExit):
+    """Raised for a bad setting; exits with the message when uncaught."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    # Where things live
+    orderflow_home: Path = Field(default=REPO_ROOT / ".orderflow", description="state dir: embedded pg, DAGSTER_HOME")
+    database_url: str | None = Field(default=None, description="Postgres URL; unset = embedded Postgres")
+
+    # Chain
+    polygon_rpc_url: str | None = Field(default=None, description="http(s)/ws(s) JSON-RPC; unset = local anvil")
+    chain_id: int = Field(default=137, ge=1)
+    start_block: int | None = Field(default=None, ge=0, description="first block to follow; default: a few minutes behind head")
+    start_lag_blocks: Annotated[int, Field(ge=0)] = 150  # ~5 min of Polygon's 2 s blocks
+    confirmations: Annotated[int, Field(ge=0, le=1000)] = 5
+    reorg_window_blocks: Annotated[int, Field(ge=8, le=100_000)] = 256
+
+    # Fetching
+    rpc_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 30.0
+    rpc_max_retries: Annotated[int, Field(ge=0, le=50)] = 8
+    rpc_concurrency: Annotated[int, Field(ge=1, le=64)] = 4
+    log_range_initial: Annotated[int, Field(ge=1, le=100_000)] = 2_000
+    log_range_max: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
+    max_blocks_per_run: Annotated[int, Field(ge=1, le=10_000_000)] = 50_000
+    partition_size_blocks: Annotated[int, Field(ge=100, le=10_000_000)] = 100_000
+
+    # Local simulated chain (used when POLYGON_RPC_URL is unset)
+    anvil_block_time: Annotated[float, Field(gt=0, le=60)] = 2.0
+    anvil_port: Annotated[int, Field(ge=1024, le=65535)] = 8545
+    sim_seed: int = 0
+    sim_matches_per_block: Annotated[float, Field(ge=0, le=1000)] = 1.0
+
+    # Dagster
+    dagster_port: Annotated[int, Field(ge=1, le=65535)] = 3000
+    sensor_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = 5
+
+    @field_validator("polygon_rpc_url")
+    @classmethod
+    def _rpc_scheme(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if not v.split("://", 1)[0] in ("http", "https", "ws", "wss"):
+            raise ValueError("must start with http://, https://, ws:// or wss://")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_scheme(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if not v.startswith(("postgresql://", "postgres://")):
+            raise ValueError("must be a postgresql:// URL")
+        return v
+
+    @property
+    def uses_local_chain(self) -> bool:
+        return self.polygon_rpc_url is None
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.orderflow_home / "dagster"
+
+    @property
+    def embedded_pg_dir(self) -> Path:
+        return self.orderflow_home / "pg"
+
+
+# Values never echoed back in error messages (they may carry passwords or keys).
+_SECRET_VARS = {"DATABASE_URL", "POLYGON_RPC_URL"}
+
+
+def _explain(err: ValidationError) -> str:
+    lines = ["Invalid configuration:"]
+    for e in err.errors():
+        var = "_".join(str(p) for p in e["loc"]).upper()
+        shown = "<hidden>" if var in _SECRET_VARS else repr(os.environ.get(var, "<unset>"))
+        lines.append(f"  {var}={shown}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def load_settings(**overrides) -> Settings:
+    """Read settings from the environment; exit with a message naming the bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as err:
+        raise ConfigError(_explain(err)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()
