@@ -78,6 +78,16 @@ class Settings(BaseSettings):
         return self.polygon_rpc_url is None
 
     @property
+    def rpc_url(self) -> str:
+        """The node to read: POLYGON_RPC_URL, or the local anvil that `orderflow up` starts."""
+        return self.polygon_rpc_url or f"http://127.0.0.1:{self.anvil_port}"
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise ConfigError("DATABASE_URL is not set (`orderflow up` sets it for the embedded Postgres)")
+        return self.database_url
+
+    @property
     def dagster_home(self) -> Path:
         return self.orderflow_home / "dagster"
 

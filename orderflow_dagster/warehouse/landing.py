@@ -1,0 +1,167 @@
+"""Land decoded batches in Postgres: COPY, block hashes and the cursor in one transaction.
+
+A landing *replaces* a block range: it deletes whatever rows the range already held, copies
+the new rows and records the range, all in one transaction under an advisory lock. So a crash
+leaves all of a batch or none, a rerun of a range lands nothing twice, and a reorg repair is
+the same operation starting at the fork point.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import polars as pl
+import psycopg
+
+from orderflow_dagster.chain.decode import RAW_TABLES, TABLE_COLUMNS, DecodedBatch
+
+# One lock per chain: landings (follow, backfill, reorg repair) never interleave.
+_LOCK_NAMESPACE = 0x0F10  # arbitrary, constant
+
+
+@dataclass(frozen=True)
+class Reorg:
+    fork_block: int  # last block both chains share
+    depth: int  # landed blocks replaced (cursor - fork_block - 1)
+    old_hash: str | None  # our hash of the newest mismatching block
+    new_hash: str | None  # the chain's hash of that block now
+
+
+@dataclass(frozen=True)
+class Landed:
+    from_block: int
+    to_block: int
+    rows: dict[str, int]
+    rows_deleted: int
+
+
+def lock_chain(cur: psycopg.Cursor, chain_id: int) -> None:
+    cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, chain_id))
+
+
+def copy_frame(cur: psycopg.Cursor, table: str, df: pl.DataFrame) -> int:
+    """COPY a frame whose columns are in table order (CSV, NULL = empty unquoted)."""
+    if df.height == 0:
+        return 0
+    cols = TABLE_COLUMNS[table]
+    buf = io.BytesIO()
+    df.select(cols).write_csv(buf, include_header=False)
+    with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN (FORMAT csv)") as cp:
+        cp.write(buf.getbuffer())
+    return df.height
+
+
+def delete_range(cur: psycopg.Cursor, chain_id: int, from_block: int, to_block: int | None) -> int:
+    """Delete every landed row with from_block <= block (<= to_block); None = to the end."""
+    deleted = 0
+    cond = "chain_id = %s AND block_number >= %s" + ("" if to_block is None else " AND block_number <= %s")
+    args = (chain_id, from_block) if to_block is None else (chain_id, from_block, to_block)
+    for table in [*RAW_TABLES, "raw_quarantine", "chain_blocks"]:
+        cur.execute(f"DELETE FROM {table} WHERE {cond}", args)
+        if table != "chain_blocks":
+            deleted += cur.rowcount
+    return deleted
+
+
+def land_range(
+    conn: psycopg.Connection,
+    chain_id: int,
+    from_block: int,
+    to_block: int,
+    batch: DecodedBatch,
+    *,
+    end_block_hash: str | None,
+    end_block_timestamp=None,
+    mode: str = "follow",
+    advance_cursor: bool = True,
+    head_block: int | None = None,
+    confirmations: int = 0,
+    truncate_after: bool = False,
+    reorg: "Reorg | None" = None,
+) -> Landed:
+    """Replace blocks [from_block, to_block] with `batch`, in one transaction.
+
+    advance_cursor: move the follow cursor to to_block + 1 (follow mode and reorg repair).
+    truncate_after: also delete anything above to_block (reorg repair: the old fork's tail).
+    reorg: recorded in chain_reorgs in the same transaction as the repair.
+    """
+    with conn.transaction(), conn.cursor() as cur:
+        lock_chain(cur, chain_id)
+        deleted = delete_range(cur, chain_id, from_block, None if truncate_after else to_block)
+        if reorg is not None:
+            _insert_reorg(cur, chain_id, reorg, deleted)
+        rows = {table: copy_frame(cur, table, df) for table, df in batch.tables.items()}
+        _record_blocks(cur, chain_id, batch, to_block, end_block_hash, end_block_timestamp)
+        cur.execute(
+            "INSERT INTO ingest_ranges (chain_id, from_block, to_block, mode, logs, fills, quarantined)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            (chain_id, from_block, to_block, mode, batch.logs, batch.fills, batch.quarantined),
+        )
+        if advance_cursor:
+            final = None if head_block is None else head_block - confirmations
+            cur.execute(
+                "INSERT INTO ingest_cursor (chain_id, next_block, head_block, final_block, updated_at)"
+                " VALUES (%s, %s, %s, %s, now())"
+                " ON CONFLICT (chain_id) DO UPDATE SET next_block = EXCLUDED.next_block,"
+                " head_block = COALESCE(EXCLUDED.head_block, ingest_cursor.head_block),"
+                " final_block = COALESCE(EXCLUDED.final_block, ingest_cursor.final_block), updated_at = now()",
+                (chain_id, to_block + 1, head_block, final),
+            )
+    return Landed(from_block, to_block, rows, deleted)
+
+
+def truncate_from(conn: psycopg.Connection, chain_id: int, from_block: int, reorg: Reorg) -> int:
+    """Reorg repair when the new chain ends at the fork point: drop the old tail, rewind the cursor."""
+    with conn.transaction(), conn.cursor() as cur:
+        lock_chain(cur, chain_id)
+        deleted = delete_range(cur, chain_id, from_block, None)
+        _insert_reorg(cur, chain_id, reorg, deleted)
+        cur.execute("UPDATE ingest_cursor SET next_block = %s, updated_at = now() WHERE chain_id = %s", (from_block, chain_id))
+    return deleted
+
+
+def _insert_reorg(cur: psycopg.Cursor, chain_id: int, reorg: Reorg, rows_deleted: int) -> None:
+    cur.execute(
+        "INSERT INTO chain_reorgs (chain_id, fork_block, depth, old_hash, new_hash, rows_deleted)"
+        " VALUES (%s, %s, %s, %s, %s, %s)",
+        (chain_id, reorg.fork_block, reorg.depth, reorg.old_hash, reorg.new_hash, rows_deleted),
+    )
+
+
+def _record_blocks(cur, chain_id, batch: DecodedBatch, to_block, end_hash, end_ts) -> None:
+    blocks = batch.blocks if batch.blocks is not None else pl.DataFrame()
+    rows = [] if blocks.height == 0 else blocks.rows()
+    if end_hash and all(r[0] != to_block for r in rows):
+        rows.append((to_block, end_hash, end_ts))
+    if rows:
+        cur.executemany(
+            "INSERT INTO chain_blocks (chain_id, block_number, block_hash, block_timestamp) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (chain_id, block_number) DO UPDATE SET block_hash = EXCLUDED.block_hash,"
+            " block_timestamp = EXCLUDED.block_timestamp",
+            [(chain_id, n, h, ts) for n, h, ts in rows],
+        )
+
+
+def read_cursor(conn: psycopg.Connection, chain_id: int) -> int | None:
+    row = conn.execute("SELECT next_block FROM ingest_cursor WHERE chain_id = %s", (chain_id,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+def init_cursor(conn: psycopg.Connection, chain_id: int, next_block: int) -> int:
+    """Set the follow cursor if none exists yet; return the cursor in force."""
+    with conn.transaction():
+        conn.execute(
+            "INSERT INTO ingest_cursor (chain_id, next_block) VALUES (%s, %s) ON CONFLICT (chain_id) DO NOTHING",
+            (chain_id, next_block),
+        )
+    return read_cursor(conn, chain_id)  # type: ignore[return-value]
+
+
+def recent_blocks(conn: psycopg.Connection, chain_id: int, below: int, limit: int) -> list[tuple[int, str]]:
+    """Landed block hashes below `below`, newest first (for reorg detection)."""
+    return conn.execute(
+        "SELECT block_number, block_hash FROM chain_blocks WHERE chain_id = %s AND block_number < %s"
+        " ORDER BY block_number DESC LIMIT %s",
+        (chain_id, below, limit),
+    ).fetchall()
