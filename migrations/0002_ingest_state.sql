@@ -45,3 +45,12 @@ CREATE TABLE chain_reorgs (
     new_hash      text,
     rows_deleted  integer NOT NULL
 );
+
+-- The chain the landed rows came from, by genesis hash: a restarted local simulated chain
+-- has a new genesis, and its old rows are then cleared rather than mistaken for a reorg.
+CREATE TABLE chain_identity (
+    chain_id     integer PRIMARY KEY,
+    genesis_hash text    NOT NULL,
+    simulated    boolean NOT NULL,
+    first_seen   timestamptz NOT NULL DEFAULT now()
+);

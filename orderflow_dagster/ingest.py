@@ -26,6 +26,7 @@ from orderflow_dagster.settings import Settings
 from orderflow_dagster.warehouse.db import connect
 from orderflow_dagster.warehouse.landing import (
     Reorg,
+    check_chain_identity,
     init_cursor,
     land_range,
     read_cursor,
@@ -105,6 +106,7 @@ class Ingestor:
         head = self.client.block_number()
         result = IngestResult(mode="follow", head_block=head)
         with connect(self.database_url, autocommit=True) as conn:
+            self.check_chain(conn)
             cursor = read_cursor(conn, self.chain_id)
             if cursor is None:
                 cursor = init_cursor(conn, self.chain_id, self.default_start_block(head))
@@ -149,6 +151,12 @@ class Ingestor:
         if self.settings.uses_local_chain:
             return 0
         return max(0, head - self.settings.start_lag_blocks)
+
+    def check_chain(self, conn: psycopg.Connection) -> None:
+        """Refuse a different live chain; clear rows of a previous, restarted simulated chain."""
+        genesis = self.client.get_block(0)
+        if genesis is not None and check_chain_identity(conn, self.chain_id, genesis["hash"].lower(), self.settings.uses_local_chain):
+            log.warning("the local simulated chain was restarted: cleared the rows landed from the previous one")
 
     # -- reorgs ----------------------------------------------------------------------------
     def find_reorg(self, conn: psycopg.Connection, cursor: int) -> Reorg | None:

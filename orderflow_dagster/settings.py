@@ -49,7 +49,7 @@ class Settings(BaseSettings):
     anvil_block_time: Annotated[float, Field(gt=0, le=60)] = 2.0
     anvil_port: Annotated[int, Field(ge=1024, le=65535)] = 8545
     sim_seed: int = 0
-    sim_matches_per_block: Annotated[float, Field(ge=0, le=1000)] = 1.0
+    sim_matches_per_block: Annotated[int, Field(ge=0, le=1000)] = 2
 
     # Dagster
     dagster_port: Annotated[int, Field(ge=1, le=65535)] = 3000

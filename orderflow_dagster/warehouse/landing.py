@@ -165,3 +165,35 @@ def recent_blocks(conn: psycopg.Connection, chain_id: int, below: int, limit: in
         " ORDER BY block_number DESC LIMIT %s",
         (chain_id, below, limit),
     ).fetchall()
+
+
+INGEST_STATE_TABLES = ["ingest_cursor", "ingest_ranges", "chain_reorgs"]
+
+
+def check_chain_identity(conn: psycopg.Connection, chain_id: int, genesis_hash: str, simulated: bool) -> bool:
+    """Record the chain's genesis; for a simulated chain with a new genesis, clear its old rows.
+
+    Returns True when old rows were cleared. A live chain whose genesis changed is an error.
+    """
+    with conn.transaction(), conn.cursor() as cur:
+        lock_chain(cur, chain_id)
+        cur.execute("SELECT genesis_hash FROM chain_identity WHERE chain_id = %s", (chain_id,))
+        row = cur.fetchone()
+        if row is not None and row[0] == genesis_hash:
+            return False
+        if row is not None and not simulated:
+            raise RuntimeError(
+                f"chain {chain_id} genesis is {genesis_hash}, but the database holds rows from genesis {row[0]}: "
+                "POLYGON_RPC_URL points at a different chain than before"
+            )
+        if row is not None:
+            delete_range(cur, chain_id, 0, None)
+            for table in INGEST_STATE_TABLES:
+                cur.execute(f"DELETE FROM {table} WHERE chain_id = %s", (chain_id,))
+        cur.execute(
+            "INSERT INTO chain_identity (chain_id, genesis_hash, simulated) VALUES (%s, %s, %s)"
+            " ON CONFLICT (chain_id) DO UPDATE SET genesis_hash = EXCLUDED.genesis_hash,"
+            " simulated = EXCLUDED.simulated, first_seen = now()",
+            (chain_id, genesis_hash, simulated),
+        )
+        return row is not None

@@ -1,0 +1,96 @@
+"""`orderflow` command line: up, migrate, ingest, backfill, status.
+
+Every command reads the same settings (DATABASE_URL, POLYGON_RPC_URL, ...) as the Dagster code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from orderflow_dagster.settings import ConfigError, load_settings
+
+log = logging.getLogger("orderflow")
+
+
+def _database_url(settings) -> str:
+    """DATABASE_URL, or the embedded server's URL when it is running from `orderflow up`."""
+    if settings.database_url:
+        return settings.database_url
+    from orderflow_dagster.warehouse.embedded import EmbeddedPostgres
+
+    pg = EmbeddedPostgres(settings.embedded_pg_dir)
+    if not pg.is_running():
+        raise ConfigError("DATABASE_URL is not set and the embedded Postgres is not running (start it with `make up`)")
+    return pg.url
+
+
+def cmd_migrate(args, settings) -> int:
+    from orderflow_dagster.warehouse.migrate import apply_migrations
+
+    applied = apply_migrations(_database_url(settings))
+    print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'up to date'}")
+    return 0
+
+
+def cmd_ingest(args, settings) -> int:
+    from orderflow_dagster.ingest import Ingestor
+    from orderflow_dagster.warehouse.migrate import apply_migrations
+
+    url = _database_url(settings)
+    apply_migrations(url)
+    ingestor = Ingestor(settings, url)
+    to_block = ingestor.client.block_number() if args.to_block == "latest" else int(args.to_block)
+    result = ingestor.backfill(args.from_block, to_block)
+    print(
+        f"landed blocks {result.from_block}-{result.to_block}: {result.logs} logs, {result.fills} fills, "
+        f"{result.quarantined} quarantined in {result.seconds:.1f} s ({result.fills_per_second:,.0f} fills/s)"
+        if result.from_block is not None else f"nothing to land: head {result.head_block} is below {args.from_block}"
+    )
+    return 0
+
+
+def cmd_status(args, settings) -> int:
+    from orderflow_dagster.status import collect_status, format_status
+
+    print(format_status(collect_status(settings, _database_url(settings))))
+    return 0
+
+
+def cmd_up(args, settings) -> int:
+    from orderflow_dagster.up import run_up
+
+    return run_up(settings)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="orderflow", description="Polymarket smart-money pipeline")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start Postgres, the chain (local if POLYGON_RPC_URL is unset), Dagster; ingest")
+    sub.add_parser("migrate", help="apply pending migrations")
+    ing = sub.add_parser("ingest", help="land one block range once, without the daemon")
+    ing.add_argument("--from-block", type=int, required=True)
+    ing.add_argument("--to-block", required=True, help="a block number or 'latest'")
+    sub.add_parser("status", help="cursor, lag to head, rows per table, last reorg")
+    return p
+
+
+COMMANDS = {"up": cmd_up, "migrate": cmd_migrate, "ingest": cmd_ingest, "status": cmd_status}
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        if args.command == "ingest" and args.to_block != "latest" and not args.to_block.isdigit():
+            raise ConfigError(f"--to-block must be a block number or 'latest', not {args.to_block!r}")
+        return COMMANDS[args.command](args, settings)
+    except ConfigError as e:
+        print(str(e), file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

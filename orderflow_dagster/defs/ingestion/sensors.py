@@ -1,0 +1,79 @@
+"""The head sensor: each tick, request one follow run for the blocks past the cursor.
+
+The sensor's cursor is the next block it has not yet requested. The run itself lands from the
+database cursor up to the head at run time, so a failed or slow run loses nothing: the next
+run covers its blocks. While a follow run is queued or starting, the sensor waits rather
+than queue more (that run will reach the head anyway). run_key = the requested range, so a
+tick evaluated twice launches nothing twice.
+"""
+
+
+import dagster as dg
+
+from orderflow_dagster.chain.rpc import RpcError, TransientRpcError
+from orderflow_dagster.defs.ingestion.assets import chain_logs
+from orderflow_dagster.defs.ingestion.partitions import block_range_partitions, chunk_bounds, chunk_key
+from orderflow_dagster.defs.ingestion.resources import ChainIngestion
+from orderflow_dagster.settings import get_settings
+from orderflow_dagster.warehouse.db import connect
+from orderflow_dagster.warehouse.landing import read_cursor
+
+FOLLOW_TAG = "orderflow/ingest"
+_WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
+
+
+def plan_follow_request(next_block: int, head: int, partition_size: int, max_blocks: int) -> tuple[int, int, str] | None:
+    """(from, to, partition key) of the next follow run, or None when the head is not past next_block."""
+    if head < next_block:
+        return None
+    _, chunk_last = chunk_bounds(next_block, partition_size)
+    to = min(head, chunk_last, next_block + max_blocks - 1)
+    return next_block, to, chunk_key(next_block, partition_size)
+
+
+@dg.sensor(
+    name="chain_head_sensor",
+    target=[chain_logs],
+    minimum_interval_seconds=get_settings().sensor_interval_seconds,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Requests a follow run of chain_logs for each new block range at the chain head.",
+)
+def chain_head_sensor(context: dg.SensorEvaluationContext, ingestion: ChainIngestion):
+    settings = ingestion.settings()
+    try:
+        with ingestion.rpc() as rpc:
+            head = rpc.block_number()
+    except (RpcError, TransientRpcError) as e:
+        return dg.SkipReason(f"chain head unavailable: {e}")
+
+    # A sensor cursor past the head means the chain went backwards (a restarted local chain or
+    # a reorg to a shorter chain): start again from what the database has landed.
+    if context.cursor and int(context.cursor) <= head + 1:
+        next_block = int(context.cursor)
+    else:
+        with connect(settings.require_database_url(), autocommit=True) as conn:
+            landed = read_cursor(conn, settings.chain_id)
+        next_block = landed if landed is not None else ingestion.ingestor().default_start_block(head)
+
+    waiting = context.instance.get_run_records(
+        dg.RunsFilter(statuses=_WAITING, tags={FOLLOW_TAG: "follow"}), limit=1
+    )
+    if waiting:
+        return dg.SkipReason(f"follow run {waiting[0].dagster_run.run_id[:8]} not started yet; it will reach the head")
+
+    plan = plan_follow_request(next_block, head, settings.partition_size_blocks, settings.max_blocks_per_run)
+    if plan is None:
+        return dg.SkipReason(f"no new blocks (head {head}, next {next_block})")
+    first, to, partition = plan
+    context.update_cursor(str(to + 1))
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"follow-{first}-{to}",
+                partition_key=partition,
+                run_config=dg.RunConfig(ops={"chain_logs": {"config": {"mode": "follow", "to_block": to}}}),
+                tags={FOLLOW_TAG: "follow", "orderflow/blocks": f"{first}-{to}"},
+            )
+        ],
+        dynamic_partitions_requests=[block_range_partitions.build_add_request([partition])],
+    )

@@ -1,0 +1,139 @@
+"""`orderflow up`: everything a new user needs, started in order and stopped on Ctrl-C.
+
+1. Postgres: DATABASE_URL, or the embedded server with its data in .orderflow/pg.
+2. Migrations.
+3. The chain: POLYGON_RPC_URL, or a local anvil (chain id 137, 2 s blocks) driven by the
+   replayer, which emits real-shaped Polymarket logs at the real addresses (SIMULATED data).
+4. Dagster webserver and daemon sharing DAGSTER_HOME=.orderflow/dagster; the head sensor is
+   on by default, so fills start landing as soon as the daemon ticks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from orderflow_dagster.settings import REPO_ROOT, Settings
+from orderflow_dagster.warehouse.db import redact_url
+
+
+def _start_postgres(settings: Settings, stack: contextlib.ExitStack) -> str:
+    if settings.database_url:
+        print(f"postgres     {redact_url(settings.database_url)} (DATABASE_URL)")
+        return settings.database_url
+    from orderflow_dagster.warehouse.embedded import EmbeddedPostgres
+
+    pg = EmbeddedPostgres(settings.embedded_pg_dir)
+    url = pg.start()
+    stack.callback(pg.stop)
+    print(f"postgres     {url} (embedded, data in {settings.embedded_pg_dir})")
+    return url
+
+
+def _start_local_chain(settings: Settings, stack: contextlib.ExitStack) -> str:
+    from orderflow_dagster.simulator.anvil import AnvilNode
+    from orderflow_dagster.simulator.replayer import Replayer
+
+    node = AnvilNode(port=settings.anvil_port, block_time=settings.anvil_block_time,
+                     log_file=settings.orderflow_home / "anvil.log")
+    node.start()
+    stack.callback(node.stop)
+    replayer = Replayer(node.url, seed=settings.sim_seed)
+    stop = threading.Event()
+    thread = threading.Thread(
+        target=replayer.run_forever, name="replayer", daemon=True,
+        args=(settings.sim_matches_per_block, stop, settings.anvil_block_time),
+    )
+    thread.start()
+    stack.callback(lambda: (stop.set(), thread.join(timeout=10), replayer.close()))
+    print(f"chain        {node.url} (local anvil, chain id 137, SIMULATED Polymarket activity)")
+    return node.url
+
+
+def _dagster_env(settings: Settings, database_url: str) -> dict[str, str]:
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = dict(os.environ)
+    env.update(DATABASE_URL=database_url, DAGSTER_HOME=str(home))
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def _spawn(cmd: list[str], env: dict, log_path: Path, stack: contextlib.ExitStack) -> subprocess.Popen:
+    out = open(log_path, "ab")
+    proc = subprocess.Popen(cmd, env=env, cwd=REPO_ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    stack.callback(out.close)
+    stack.callback(_terminate, proc)
+    return proc
+
+
+def _terminate(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def run_up(settings: Settings) -> int:
+    from orderflow_dagster.status import collect_status
+    from orderflow_dagster.warehouse.migrate import apply_migrations
+
+    settings.orderflow_home.mkdir(parents=True, exist_ok=True)
+    bindir = Path(sys.executable).parent
+    with contextlib.ExitStack() as stack:
+        database_url = _start_postgres(settings, stack)
+        applied = apply_migrations(database_url)
+        print(f"migrations   {len(applied)} applied" if applied else "migrations   up to date")
+        if settings.uses_local_chain:
+            _start_local_chain(settings, stack)
+        else:
+            print(f"chain        {redact_url(settings.rpc_url)} (live Polygon)")
+        env = _dagster_env(settings, database_url)
+        logs = settings.orderflow_home
+        workspace = str(REPO_ROOT / "workspace.yaml")
+        daemon = _spawn([str(bindir / "dagster-daemon"), "run", "-w", workspace], env, logs / "daemon.log", stack)
+        web = _spawn([str(bindir / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(settings.dagster_port)],
+                     env, logs / "webserver.log", stack)
+        print(f"dagster UI   http://127.0.0.1:{settings.dagster_port}  (logs in {logs}/daemon.log, webserver.log)")
+        print("ingesting    Polymarket V1+V2 exchanges, ConditionalTokens, NegRiskAdapter; sensor chain_head_sensor is on")
+        print("Ctrl-C stops everything started here.")
+        try:
+            while True:
+                for name, proc in (("dagster-daemon", daemon), ("dagster-webserver", web)):
+                    if proc.poll() is not None:
+                        print(f"{name} exited with code {proc.returncode}; see {logs}", file=sys.stderr)
+                        return 1
+                time.sleep(15)
+                _print_progress(collect_status, settings, database_url)
+        except KeyboardInterrupt:
+            print("\nstopping ...")
+    print("stopped.")
+    return 0
+
+
+def _print_progress(collect_status, settings: Settings, database_url: str) -> None:
+    try:
+        st = collect_status(settings, database_url)
+    except Exception as e:  # noqa: BLE001 - progress output must never stop the stack
+        print(f"status unavailable: {e}")
+        return
+    print(
+        f"{time.strftime('%H:%M:%S')}  head {st.head_block}  next {st.next_block}  lag {st.lag_blocks} blocks  "
+        f"fills {st.rows.get('raw_order_fills', 0):,}  matches {st.rows.get('raw_orders_matched', 0):,}  "
+        f"quarantined {st.rows.get('raw_quarantine', 0):,}",
+        flush=True,
+    )
