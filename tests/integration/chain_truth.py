@@ -1,0 +1,32 @@
+"""Ground truth for ingestion tests, read from transaction receipts (not eth_getLogs) and
+decoded with eth_abi (not our polars decoder), so the tests compare two independent paths."""
+
+from __future__ import annotations
+
+from eth_abi import decode
+
+from orderflow_dagster.chain.contracts import EVENTS_BY_KEY, EXCHANGE_ADDRESSES
+from orderflow_dagster.simulator.anvil import rpc_call
+
+_FILLS = {EVENTS_BY_KEY["order_filled_v1"].topic0: "v1", EVENTS_BY_KEY["order_filled_v2"].topic0: "v2"}
+
+
+def canonical_fills(rpc_url: str, tx_hashes: list[str]) -> dict[tuple[str, int], tuple[str, int]]:
+    """(tx hash, log index) -> (maker, maker amount) of every OrderFilled in the canonical receipts."""
+    out = {}
+    for tx in tx_hashes:
+        receipt = rpc_call(rpc_url, "eth_getTransactionReceipt", tx)
+        if receipt is None:  # dropped by a reorg and not re-included
+            continue
+        for lg in receipt["logs"]:
+            if lg["address"].lower() in EXCHANGE_ADDRESSES and lg["topics"][0] in _FILLS:
+                words = decode(["uint256"] * 4, bytes.fromhex(lg["data"][2:])[: 32 * 4])
+                # V1: words 2 is makerAmountFilled; V2: side, tokenId, makerAmountFilled -> index 2 too
+                maker = "0x" + lg["topics"][2][-40:]
+                out[(receipt["transactionHash"].lower(), int(lg["logIndex"], 16))] = (maker, words[2])
+    return out
+
+
+def landed_fills(conn) -> dict[tuple[str, int], tuple[str, int]]:
+    rows = conn.execute("SELECT tx_hash, log_index, maker, maker_amount_filled FROM raw_order_fills").fetchall()
+    return {(tx, li): (maker, int(amount)) for tx, li, maker, amount in rows}
