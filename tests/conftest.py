@@ -45,3 +45,21 @@ def pg_url(pg_server_url: str, request: pytest.FixtureRequest) -> Iterator[str]:
     finally:
         with connect(pg_server_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def make_database(pg_server_url: str) -> Iterator:
+    """Factory for extra fresh databases in one test (e.g. a clean run beside a faulty one)."""
+    names: list[str] = []
+
+    def make(label: str = "extra") -> str:
+        name = f"t_{label}_{uuid.uuid4().hex[:8]}"
+        with connect(pg_server_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        names.append(name)
+        return url_with_database(pg_server_url, name)
+
+    yield make
+    with connect(pg_server_url, autocommit=True) as conn:
+        for name in names:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -70,7 +70,7 @@ def _classify_error(method: str, err: dict) -> RpcError:
 
 def _wait(state: RetryCallState) -> float:
     """Exponential backoff with jitter, but never shorter than a server's Retry-After."""
-    base = wait_exponential_jitter(initial=0.2, max=10.0)(state)
+    base = wait_exponential_jitter(multiplier=0.2, max=10.0, jitter=0.2)(state)
     exc = state.outcome.exception() if state.outcome else None
     if isinstance(exc, TransientRpcError) and exc.retry_after:
         return max(base, min(exc.retry_after, 60.0))
@@ -196,7 +196,7 @@ class _WsTransport:
         with self._lock:
             try:
                 if self._ws is None:
-                    self._ws = connect(self._url, open_timeout=self._timeout, max_size=None)
+                    self._ws = connect(self._url, open_timeout=self._timeout, max_size=None, legacy=True)
                 self._ws.send(payload.decode())
                 reply = self._ws.recv(timeout=self._timeout)
             except (OSError, TimeoutError, WebSocketException) as e:

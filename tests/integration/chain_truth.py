@@ -30,3 +30,16 @@ def canonical_fills(rpc_url: str, tx_hashes: list[str]) -> dict[tuple[str, int],
 def landed_fills(conn) -> dict[tuple[str, int], tuple[str, int]]:
     rows = conn.execute("SELECT tx_hash, log_index, maker, maker_amount_filled FROM raw_order_fills").fetchall()
     return {(tx, li): (maker, int(amount)) for tx, li, maker, amount in rows}
+
+
+def raw_snapshot(conn) -> dict[str, list[tuple]]:
+    """Every raw table's rows (all columns but landing times), sorted by key: for equality checks."""
+    from orderflow_dagster.chain.decode import RAW_TABLES
+
+    snap = {}
+    for table in [*RAW_TABLES, "raw_quarantine"]:
+        cols = [r[0] for r in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = %s AND column_name <> 'quarantined_at'"
+            " ORDER BY ordinal_position", (table,)).fetchall()]
+        snap[table] = conn.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY chain_id, tx_hash, log_index").fetchall()
+    return snap
