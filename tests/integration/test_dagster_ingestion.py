@@ -1,0 +1,93 @@
+"""The head sensor and the ingestion asset, run as real Dagster runs on Postgres-backed storage."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from orderflow_dagster.defs.ingestion.assets import chain_logs, raw_asset_key
+from orderflow_dagster.defs.ingestion.checks import no_duplicate_fill_keys, no_gaps_in_landed_blocks
+from orderflow_dagster.defs.ingestion.partitions import block_range_partitions, chunk_key
+from orderflow_dagster.defs.ingestion.resources import ChainIngestion
+from orderflow_dagster.defs.ingestion.sensors import chain_head_sensor
+from orderflow_dagster.warehouse.db import connect
+from tests.integration.chain_truth import canonical_fills, landed_fills
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def instance(db_url):
+    overrides = {"storage": {"postgres": {"postgres_url": db_url}}}
+    with dg.instance_for_test(overrides=overrides) as inst:
+        yield inst
+
+
+def _evaluate(instance, resource, cursor=None):
+    ctx = dg.build_sensor_context(instance=instance, cursor=cursor, resources={"ingestion": resource})
+    return chain_head_sensor(ctx), ctx
+
+
+def test_sensor_requests_a_follow_run_and_the_run_lands_the_fills(anvil, replayer, db_url, instance):
+    txs = replayer.random_activity(15)
+    head = int(replayer.rpc("eth_blockNumber"), 16)
+    resource = ChainIngestion(database_url=db_url, rpc_url=anvil.url, start_block=0)
+
+    result, ctx = _evaluate(instance, resource)
+    (request,) = result.run_requests
+    assert request.run_key == f"follow-0-{head}" and request.partition_key == chunk_key(0, 100_000)
+    assert ctx.cursor == str(head + 1)
+    assert result.dynamic_partitions_requests[0].partition_keys == [request.partition_key]
+
+    instance.add_dynamic_partitions(block_range_partitions.name, [request.partition_key])
+    run = dg.materialize(
+        [chain_logs, no_gaps_in_landed_blocks, no_duplicate_fill_keys], instance=instance,
+        partition_key=request.partition_key, run_config=request.run_config, resources={"ingestion": resource},
+        tags=request.tags,
+    )
+    assert run.success
+    fills = [m for m in run.asset_materializations_for_node("chain_logs") if m.asset_key == raw_asset_key("raw_order_fills")]
+    md = fills[0].metadata
+    truth = canonical_fills(anvil.url, txs)
+    assert md["rows_landed"].value == len(truth) and md["to_block"].value == head and md["lag_to_head_blocks"].value == 0
+    checks = {e.check_name: e.passed for e in run.get_asset_check_evaluations()}
+    assert checks == {"no_gaps_in_landed_blocks": True, "no_duplicate_fill_keys": True}
+    with connect(db_url) as conn:
+        assert landed_fills(conn) == truth
+    # the run is stored in Postgres-backed storage
+    assert instance.get_run_by_id(run.run_id).is_success
+
+    again, _ = _evaluate(instance, resource, cursor=ctx.cursor)
+    assert isinstance(again, dg.SkipReason) and "no new blocks" in again.skip_message
+
+
+def test_sensor_waits_while_a_follow_run_has_not_started(anvil, replayer, db_url, instance):
+    replayer.random_activity(3)
+    resource = ChainIngestion(database_url=db_url, rpc_url=anvil.url, start_block=0)
+    instance.add_run(dg.DagsterRun(job_name="__ASSET_JOB", run_id="a" * 36, status=dg.DagsterRunStatus.NOT_STARTED,
+                                   tags={"orderflow/ingest": "follow"}))
+    result, _ = _evaluate(instance, resource)
+    assert isinstance(result, dg.SkipReason) and "not started yet" in result.skip_message
+
+
+def test_sensor_restarts_from_the_database_when_the_chain_went_backwards(anvil, replayer, db_url, instance):
+    replayer.random_activity(3)
+    resource = ChainIngestion(database_url=db_url, rpc_url=anvil.url, start_block=0)
+    result, _ = _evaluate(instance, resource, cursor="999999")  # a cursor from a previous, longer chain
+    assert result.run_requests[0].run_key.startswith("follow-0-")
+
+
+def test_backfill_partition_replaces_its_chunk(anvil, replayer, db_url, instance):
+    txs = replayer.random_activity(10)
+    replayer.rpc("anvil_mine", hex(5))  # CONFIRMATIONS=5 by default: a backfill lands final blocks only
+    head = int(replayer.rpc("eth_blockNumber"), 16)
+    resource = ChainIngestion(database_url=db_url, rpc_url=anvil.url, start_block=0)
+    key = chunk_key(0, 100_000)
+    instance.add_dynamic_partitions(block_range_partitions.name, [key])
+    for _ in range(2):  # a backfill rerun lands nothing twice
+        assert dg.materialize([chain_logs], instance=instance, partition_key=key, resources={"ingestion": resource}).success
+    with connect(db_url) as conn:
+        assert landed_fills(conn) == canonical_fills(anvil.url, txs)
+        modes = {m for (m,) in conn.execute("SELECT mode FROM ingest_ranges").fetchall()}
+        last = conn.execute("SELECT max(to_block) FROM ingest_ranges").fetchone()[0]
+    assert modes == {"backfill"} and last == head - 5
