@@ -81,6 +81,7 @@ COMMANDS = {"up": cmd_up, "migrate": cmd_migrate, "ingest": cmd_ingest, "status"
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per RPC call drowns the progress
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
-from orderflow_dagster.defs.ingestion.definitions import defs as ingestion_defs
+from orderflow_dagster.defs.ingestion import definitions as ingestion
 
-defs = dg.Definitions.merge(ingestion_defs)
+# Only one Definitions object may be bound at module level: Dagster refuses to pick one.
+defs = dg.Definitions.merge(ingestion.defs)
