@@ -12,7 +12,8 @@ import dagster as dg
 
 from orderflow_dagster.chain.rpc import RpcError, TransientRpcError
 from orderflow_dagster.defs.ingestion.assets import chain_logs
-from orderflow_dagster.defs.ingestion.partitions import block_range_partitions, chunk_bounds, chunk_key
+from orderflow_dagster.chain.contracts import CONTRACTS
+from orderflow_dagster.defs.ingestion.partitions import block_range_partitions, chunk_bounds, chunk_key, chunk_keys
 from orderflow_dagster.defs.ingestion.resources import ChainIngestion
 from orderflow_dagster.settings import get_settings
 from orderflow_dagster.warehouse.db import connect
@@ -66,6 +67,13 @@ def chain_head_sensor(context: dg.SensorEvaluationContext, ingestion: ChainInges
         return dg.SkipReason(f"no new blocks (head {head}, next {next_block})")
     first, to, partition = plan
     context.update_cursor(str(to + 1))
+    # Register every chunk from the first watched contract to the head, so history partitions
+    # can be picked for a backfill in the UI (about 800 on Polygon; added once).
+    history_start = 0 if settings.uses_local_chain else min(c.first_block for c in CONTRACTS)
+    known = set(context.instance.get_dynamic_partitions(block_range_partitions.name))
+    missing = [k for k in chunk_keys(history_start, head, settings.partition_size_blocks) if k not in known]
+    if partition not in known and partition not in missing:
+        missing.append(partition)
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(
@@ -75,5 +83,5 @@ def chain_head_sensor(context: dg.SensorEvaluationContext, ingestion: ChainInges
                 tags={FOLLOW_TAG: "follow", "orderflow/blocks": f"{first}-{to}"},
             )
         ],
-        dynamic_partitions_requests=[block_range_partitions.build_add_request([partition])],
+        dynamic_partitions_requests=[block_range_partitions.build_add_request(missing)] if missing else [],
     )
