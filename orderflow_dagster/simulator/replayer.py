@@ -35,7 +35,8 @@ from eth_utils import keccak
 from orderflow_dagster.chain.contracts import CONTRACTS, Contract
 from orderflow_dagster.simulator.anvil import rpc_call
 from orderflow_dagster.simulator.emitter import encode_records, install_emitters
-from orderflow_dagster.simulator.events import ZERO32, condition_id, encode_log, outcome_token_id
+from orderflow_dagster.chain.ctf_ids import ZERO32, condition_id, outcome_token_id
+from orderflow_dagster.simulator.events import encode_log
 
 UNITS = 10**6  # collateral and outcome shares both have 6 decimals
 ONE = 10**18  # CalculatorHelper's fixed-point one

@@ -24,7 +24,7 @@ from eth_abi import decode, encode
 from orderflow_dagster.chain.contracts import CONTRACTS, EVENTS_BY_KEY, EXCHANGE_ADDRESSES
 from orderflow_dagster.simulator.anvil import AnvilError, AnvilNode, rpc_call
 from orderflow_dagster.simulator.emitter import encode_records
-from orderflow_dagster.simulator.events import curve_point_from_hash, ecadd
+from orderflow_dagster.chain.ctf_ids import curve_point_from_hash, ecadd
 from orderflow_dagster.simulator.replayer import Replayer, contract_address
 
 pytestmark = pytest.mark.integration

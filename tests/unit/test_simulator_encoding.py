@@ -19,16 +19,15 @@ from orderflow_dagster.simulator.emitter import (
     encode_records,
     push_bytes,
 )
-from orderflow_dagster.simulator.events import (
+from orderflow_dagster.chain.ctf_ids import (
     ALT_BN128_P,
     ZERO32,
     collection_id,
     condition_id,
-    encode_log,
-    encode_topic,
     outcome_token_id,
     position_id,
 )
+from orderflow_dagster.simulator.events import encode_log, encode_topic
 from orderflow_dagster.simulator.replayer import Fill, Side, fill_log, matched_log, v1_fee, v2_fee
 
 # A real Polymarket market (Gamma API row): "Bitcoin Up or Down - December 31, 12:00PM-12:15PM ET",
