@@ -3,6 +3,7 @@
 import dagster as dg
 
 from orderflow_dagster.defs.ingestion import definitions as ingestion
+from orderflow_dagster.defs.metadata import definitions as metadata
 
 # Only one Definitions object may be bound at module level: Dagster refuses to pick one.
-defs = dg.Definitions.merge(ingestion.defs)
+defs = dg.Definitions.merge(ingestion.defs, metadata.defs)

@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     sim_seed: int = 0
     sim_matches_per_block: Annotated[int, Field(ge=0, le=1000)] = 2
 
+    # Market metadata (optional enrichment from Polymarket's Gamma API)
+    enable_metadata: bool = True
+    gamma_api_url: str = "https://gamma-api.polymarket.com"
+    metadata_batch_limit: Annotated[int, Field(ge=1, le=100_000)] = 500  # condition ids per asset run
+    metadata_refresh_hours: Annotated[float, Field(ge=0)] = 6.0  # re-fetch markets not yet closed after this
+
     # Dagster
     dagster_port: Annotated[int, Field(ge=1, le=65535)] = 3000
     sensor_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = 5
@@ -86,6 +92,19 @@ class Settings(BaseSettings):
         if not self.database_url:
             raise ConfigError("DATABASE_URL is not set (`orderflow up` sets it for the embedded Postgres)")
         return self.database_url
+
+    @property
+    def metadata_url(self) -> str | None:
+        """Gamma base URL, or None when enrichment is off.
+
+        On the simulated local chain the public Gamma host knows none of the markets, so
+        enrichment runs only when GAMMA_API_URL is set explicitly (e.g. to the simulator's server).
+        """
+        if not self.enable_metadata:
+            return None
+        if self.uses_local_chain and "gamma_api_url" not in self.model_fields_set:
+            return None
+        return self.gamma_api_url
 
     @property
     def dagster_home(self) -> Path:
