@@ -1,0 +1,1 @@
+"""Trading: signals, risk, sizing, brokers, settlement, performance, alerts (plain Python, no Dagster)."""
