@@ -5,11 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ANVIL := node_modules/.bin/anvil
+MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -path dbt_project/logs -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.md' -o -name '*.csv' \) -print)
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
 .PHONY: install up test test-unit test-integration bench-ingest migrate status clean lint
 
-install: $(STAMP) $(ANVIL)
+install: $(STAMP) $(ANVIL) $(MANIFEST)
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +21,12 @@ $(STAMP): pyproject.toml constraints.txt
 $(ANVIL): package.json
 	npm install --no-audit --no-fund --loglevel=error
 	touch $(ANVIL)
+
+# The dbt manifest is prepared here, never parsed at import time. `dbt parse` needs no
+# database, only a renderable profile: a placeholder URL stands in when DATABASE_URL is unset.
+$(MANIFEST): $(STAMP) $(DBT_SOURCES)
+	DATABASE_URL=$${DATABASE_URL:-postgresql://localhost/orderflow} $(BIN)/dbt parse --project-dir dbt_project --profiles-dir dbt_project --quiet
+	touch $(MANIFEST)
 
 up: install  ## start Postgres, migrations, Dagster webserver + daemon, ingestion sensor on
 	$(BIN)/orderflow up

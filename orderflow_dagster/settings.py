@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     metadata_batch_limit: Annotated[int, Field(ge=1, le=100_000)] = 500  # condition ids per asset run
     metadata_refresh_hours: Annotated[float, Field(ge=0)] = 6.0  # re-fetch markets not yet closed after this
 
+    # Scoring (dbt)
+    calculation_interval_seconds: Annotated[int, Field(ge=60, le=86_400)] = 3600
+    scoring_cron: str | None = None  # overrides CALCULATION_INTERVAL_SECONDS, e.g. "15 * * * *"
+
     # Dagster
     dagster_port: Annotated[int, Field(ge=1, le=65535)] = 3000
     sensor_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = 5

@@ -8,12 +8,24 @@ extreme amounts) are converted once per distinct value. The two events with dyna
 
 Logs that cannot be decoded (unknown topic0 for the contract, wrong topic count, wrong or
 non-hex data) go to the quarantine frame with a reason; the rest of the batch goes on.
+
+The pipeline's input is the eth_getLogs response body itself: `parse_logs_body` reads it with
+polars' JSON reader straight into columns (no Python dict per log), `decode_raw` decodes that
+frame. `decode_logs` takes already-parsed dicts (tests, small callers) and runs the same decoder.
+Speed notes (measured by benchmarks/bench_ingest.py): per batch, the quarantine reasons are
+built only when some log is bad (a when/then chain evaluates every branch for every row), and
+absent event kinds cost nothing.
 """
 
 from __future__ import annotations
 
+import functools
+import io
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import orjson
 import polars as pl
 from eth_abi import decode as abi_decode
 
@@ -57,12 +69,20 @@ _COLUMN_NAMES = {
     "collateralToken": "collateral_token", "parentCollectionId": "parent_collection_id", "indexSets": "index_sets",
     "marketId": "market_id",
 }
-_ZERO_HI = "0" * 48
 
 LOG_SCHEMA = {
     "address": pl.String, "topics": pl.List(pl.String), "data": pl.String, "blockNumber": pl.String,
     "blockHash": pl.String, "blockTimestamp": pl.String, "transactionHash": pl.String, "logIndex": pl.String,
 }
+# A JSON-RPC response body as polars reads it: only `result` (other keys, and log fields outside
+# LOG_SCHEMA such as transactionIndex and removed, are skipped by the reader).
+_RESPONSE_SCHEMA = {"result": pl.List(pl.Struct(LOG_SCHEMA))}
+# Bodies are parsed one at a time, by one thread per process: the fetch threads (RPC concurrency)
+# would otherwise parse side by side, multiplying the reader's working memory, competing with
+# the decode thread and the database for the CPU, and each leaving freed memory cached in its
+# own allocator arena.
+_PARSER: ThreadPoolExecutor | None = None
+_PARSER_LOCK = threading.Lock()
 
 
 def column_name(param: str) -> str:
@@ -76,6 +96,9 @@ class DecodedBatch:
     tables: dict[str, pl.DataFrame] = field(default_factory=dict)
     blocks: pl.DataFrame | None = None  # block_number, block_hash, block_timestamp (one row per block)
     logs: int = 0
+    # table -> its rows already written out for COPY (warehouse.landing.prepare_copy), so that
+    # landing only sends bytes; empty when not prepared
+    prepared: dict[str, object] = field(default_factory=dict)
 
     @property
     def fills(self) -> int:
@@ -113,40 +136,142 @@ def _hex_int(col: str) -> pl.Expr:
     return pl.col(col).str.strip_prefix("0x").str.to_integer(base=16, strict=False)
 
 
+def parse_logs_body(body: bytes | bytearray | memoryview) -> pl.DataFrame | None:
+    """An eth_getLogs JSON-RPC response body -> raw log frame (LOG_SCHEMA columns, node order).
+
+    Parsed by polars, without a Python object per log. Hex comes out lowercase: a body holding
+    any of A-F is translated to lowercase first (the keys of an eth_getLogs answer hold none of
+    those letters, its values are hex strings and booleans). Returns None when the body is valid JSON
+    but not a single successful answer (an `error` object, a missing or null `result`, a batch
+    array): the caller then reads it the ordinary way to report the error. Raises
+    polars.exceptions.ComputeError (or ValueError) on invalid or truncated JSON.
+
+    The `result` array is read in pieces of about _PARSE_PIECE_BYTES cut between two log objects
+    (at `},{`; log values are hex strings and booleans, so that text only occurs between logs):
+    polars' JSON reader needs several times its input while it works, so pieces keep the peak
+    small, and they are faster too. Every piece must parse as an array of objects and the
+    envelope around the array must parse as a JSON-RPC reply, so a truncated or malformed body
+    is still refused; a body laid out otherwise (pretty-printed) is read whole.
+    """
+    global _PARSER
+    if _PARSER is None:
+        with _PARSER_LOCK:
+            if _PARSER is None:
+                _PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-json")
+    return _PARSER.submit(_parse_logs_body, body).result()
+
+
+def _parse_logs_body(body: bytes | bytearray | memoryview) -> pl.DataFrame | None:
+    body = bytes(body) if not isinstance(body, bytes) else body
+    if any(c in body for c in _UPPER_HEX):  # nodes answer in lowercase; a few bytes.find to be sure
+        body = body.translate(_LOWER_HEX)
+    span = _result_array_span(body)
+    if span is None:
+        reply = pl.read_json(io.BytesIO(body), schema=_RESPONSE_SCHEMA)
+        if reply.height != 1 or reply.get_column("result").null_count():
+            return None
+        return reply.select(pl.col("result").explode(empty_as_null=False, keep_nulls=False)).unnest("result")
+    start, end = span  # body[start] == b"[", body[end] == b"]"
+    frames = []
+    view = memoryview(body)
+    a = start + 1
+    while a < end:
+        cut = body.find(b"},{", a + _PARSE_PIECE_BYTES, end) if a + _PARSE_PIECE_BYTES < end else -1
+        stop = end if cut < 0 else cut + 1
+        frames.append(pl.read_json(io.BytesIO(b"".join((b"[", view[a:stop], b"]"))), schema=LOG_SCHEMA))
+        a = stop + 1
+    if not frames:
+        if body[start + 1:end].strip():
+            raise ValueError("eth_getLogs result array holds only whitespace-separated garbage")
+        return empty_logs_frame()
+    return pl.concat(frames, rechunk=False)
+
+
+_PARSE_PIECE_BYTES = 1 << 20
+_UPPER_HEX = (b"A", b"B", b"C", b"D", b"E", b"F")
+_LOWER_HEX = bytes.maketrans(b"ABCDEF", b"abcdef")
+
+
+def _result_array_span(body: bytes) -> tuple[int, int] | None:
+    """(index of `[`, index of `]`) of a reply's non-empty-envelope `result` array, when the body
+    is `{... "result": [ ... ] ...}` with a valid JSON-RPC envelope around it; else None."""
+    key = body.find(b'"result"')
+    if key < 0:
+        return None
+    start = body.find(b"[", key)
+    end = body.rfind(b"]")
+    if start < 0 or end < start or body[key + 8:start].strip() != b":":
+        return None
+    try:
+        envelope = orjson.loads(body[:start] + b"[]" + body[end + 1:])
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(envelope, dict) or envelope.get("result") != [] or envelope.get("error"):
+        return None
+    return start, end
+
+
+def empty_logs_frame() -> pl.DataFrame:
+    return pl.DataFrame(schema=LOG_SCHEMA)
+
+
 def logs_frame(logs: list[dict]) -> pl.DataFrame:
     """eth_getLogs result (list of dicts) -> one typed, normalised frame."""
-    raw = pl.from_dicts(logs, schema=LOG_SCHEMA) if logs else pl.DataFrame(schema=LOG_SCHEMA)
+    raw = pl.from_dicts(logs, schema=LOG_SCHEMA) if logs else empty_logs_frame()
     return normalise(raw)
 
 
-def normalise(raw: pl.DataFrame) -> pl.DataFrame:
+def normalise(raw: pl.DataFrame, *, lowercase: bool = True) -> pl.DataFrame:
+    """Raw log frame -> typed columns, hex lowercased (lowercase=False: it already is, as in
+    parse_logs_body's frames). `topics` keeps the node's spelling: it is only read, lowercased,
+    for quarantined logs; topic0..topic3 are the lowercased topics."""
     if "blockTimestamp" not in raw.columns:
         raw = raw.with_columns(pl.lit(None, dtype=pl.String).alias("blockTimestamp"))
+    return raw.select(_normalise_exprs(lowercase))
+
+
+@functools.cache
+def _normalise_exprs(lowercase: bool) -> list[pl.Expr]:
+    # Expressions are immutable: built once (building them costs more than running them on a small batch).
     topics = pl.col("topics")
-    return raw.select(
+
+    def lower(e: pl.Expr) -> pl.Expr:
+        return e.str.to_lowercase() if lowercase else e
+
+    return [
         _hex_int("blockNumber").alias("block_number"),
-        pl.col("blockHash").str.to_lowercase().alias("block_hash"),
+        lower(pl.col("blockHash")).alias("block_hash"),
         pl.from_epoch(_hex_int("blockTimestamp"), time_unit="s").dt.replace_time_zone("UTC").alias("block_timestamp"),
-        pl.col("transactionHash").str.to_lowercase().alias("tx_hash"),
+        lower(pl.col("transactionHash")).alias("tx_hash"),
         _hex_int("logIndex").cast(pl.Int32).alias("log_index"),
-        pl.col("address").str.to_lowercase().alias("contract_address"),
-        topics.list.eval(pl.element().str.to_lowercase()).alias("topics"),
-        pl.col("data").str.to_lowercase().alias("data"),
-    ).with_columns(
-        *[topics.list.get(i, null_on_oob=True).alias(f"topic{i}") for i in range(4)],
+        lower(pl.col("address")).alias("contract_address"),
+        topics,
+        lower(pl.col("data")).alias("data"),
+        *[lower(topics.list.get(i, null_on_oob=True)).alias(f"topic{i}") for i in range(4)],
         topics.list.len().alias("n_topics"),
-    )
+    ]
 
 
 def decode_logs(logs: list[dict], chain_id: int) -> DecodedBatch:
     return decode_frame(logs_frame(logs), chain_id)
 
 
+def decode_raw(raw: pl.DataFrame, chain_id: int, *, lowercase: bool = True) -> DecodedBatch:
+    """Decode a raw log frame (LOG_SCHEMA columns). lowercase=False skips lowercasing the hex,
+    for frames known to be lowercase already: parse_logs_body's (RpcClient.get_logs_frame)."""
+    return decode_frame(normalise(raw, lowercase=lowercase), chain_id)
+
+
 def decode_frame(frame: pl.DataFrame, chain_id: int) -> DecodedBatch:
     """Split a normalised log frame into raw-table frames and quarantine."""
-    frame = frame.with_columns(pl.lit(chain_id, dtype=pl.Int32).alias("chain_id"))
-    frame = frame.join(_LOOKUP, on=["contract_address", "topic0"], how="left")
-    frame = frame.with_columns(_quarantine_reason().alias("reason"))
+    frame = frame.with_columns(
+        pl.lit(chain_id, dtype=pl.Int32).alias("chain_id"),
+        _DATA_BYTES,  # the data as bytes (null when not hex): checks the hex once, uint256 words are read from it
+    )
+    frame = frame.join(_LOOKUP, on=["contract_address", "topic0"], how="left", maintain_order="left")
+    # The reason texts are built only when some log is bad: usually none is.
+    any_bad = frame.height > 0 and frame.select(_ANY_BAD).item()
+    frame = frame.with_columns(_quarantine_reason().alias("reason") if any_bad else pl.lit(None, dtype=pl.String).alias("reason"))
 
     batch = DecodedBatch(logs=frame.height)
     batch.blocks = (
@@ -159,14 +284,21 @@ def decode_frame(frame: pl.DataFrame, chain_id: int) -> DecodedBatch:
     if bad.height:
         batch.tables["raw_quarantine"] = bad.select(
             *TABLE_COLUMNS["raw_quarantine"][:7],
-            ("{" + pl.col("topics").list.join(",") + "}").alias("topics"),
+            ("{" + pl.col("topics").list.join(",").str.to_lowercase() + "}").alias("topics"),
             pl.col("data").fill_null(""),
             "reason",
         )
-    good = frame.filter(pl.col("reason").is_null())
+        good = frame.filter(pl.col("reason").is_null())
+    else:
+        good = frame
+    present = set(good.get_column("event_key").unique().to_list()) if good.height else set()
+    if len(present) > 1:
+        parts = {k[0]: df for k, df in good.partition_by("event_key", as_dict=True, maintain_order=True).items()}
+    else:
+        parts = {k: good for k in present}
     for spec in EVENTS:
-        part = good.filter(pl.col("event_key") == spec.key)
-        if part.height:
+        part = parts.get(spec.key)
+        if part is not None and part.height:
             decoded = _decode_event(part, spec)
             table = spec.table
             batch.tables[table] = (
@@ -180,8 +312,10 @@ def decode_frame(frame: pl.DataFrame, chain_id: int) -> DecodedBatch:
 
 def _check_dynamic(frame: pl.DataFrame) -> pl.DataFrame:
     """Quarantine reason for dynamic-array events whose data does not ABI-decode."""
-    dynamic_keys = {e.key: e for e in EVENTS if e.static_data_len is None}
-    mask = pl.col("reason").is_null() & pl.col("event_key").is_in(list(dynamic_keys))
+    dynamic_keys = _DYNAMIC_EVENTS
+    mask = _DYNAMIC_MASK
+    if frame.height == 0 or not frame.select(_ANY_DYNAMIC).item():
+        return frame
     rows = frame.with_row_index("__row").filter(mask).select("__row", "event_key", "data")
     if rows.height == 0:
         return frame
@@ -201,10 +335,38 @@ def _check_dynamic(frame: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+_DYNAMIC_EVENTS = {e.key: e for e in EVENTS if e.static_data_len is None}
+_DYNAMIC_MASK = pl.col("reason").is_null() & pl.col("event_key").is_in(list(_DYNAMIC_EVENTS))
+_ANY_DYNAMIC = _DYNAMIC_MASK.any()
+
+
+def _bad_ids() -> pl.Expr:
+    return pl.col("block_number").is_null() | pl.col("log_index").is_null() | pl.col("tx_hash").is_null()
+
+
+def _bad_data() -> pl.Expr:
+    # 0x + whole bytes of hex (data is lowercase; "0x" alone is empty data): the regex
+    # ^0x([0-9a-f]{2})*$, but a hex decode that yields null is cheaper.
+    data = pl.col("data")
+    return data.is_null() | ~data.str.starts_with("0x") | pl.col("__bytes").is_null()
+
+
+def _bad_len() -> pl.Expr:
+    return pl.col("want_data_len").is_not_null() & (pl.col("data").str.len_bytes() - 2 != pl.col("want_data_len") * 2)
+
+
+def _is_bad() -> pl.Expr:
+    """True for a log that goes to quarantine: the union of _quarantine_reason's conditions."""
+    return (
+        _bad_ids() | (pl.col("n_topics") == 0) | pl.col("event_key").is_null()
+        | (pl.col("n_topics") != pl.col("want_topics")) | _bad_data() | _bad_len()
+    )
+
+
 def _quarantine_reason() -> pl.Expr:
     data_hex_len = pl.col("data").str.len_bytes() - 2
     return (
-        pl.when(pl.col("block_number").is_null() | pl.col("log_index").is_null() | pl.col("tx_hash").is_null())
+        pl.when(_bad_ids())
         .then(pl.lit("missing or non-hex blockNumber/logIndex/transactionHash"))
         .when(pl.col("n_topics") == 0)
         .then(pl.lit("log has no topics"))
@@ -213,12 +375,16 @@ def _quarantine_reason() -> pl.Expr:
               + pl.col("contract_address").replace_strict(_CONTRACT_NAMES, default=pl.col("contract_address")))
         .when(pl.col("n_topics") != pl.col("want_topics"))
         .then(pl.format("{} has {} topics, expected {}", pl.col("event_key"), pl.col("n_topics"), pl.col("want_topics")))
-        .when(pl.col("data").is_null() | ~pl.col("data").str.contains(r"^0x([0-9a-f]{2})*$"))
+        .when(_bad_data())
         .then(pl.lit("data is not 0x-prefixed whole-byte hex"))
-        .when(pl.col("want_data_len").is_not_null() & (data_hex_len != pl.col("want_data_len") * 2))
+        .when(_bad_len())
         .then(pl.format("{} data is {} bytes, expected {}", pl.col("event_key"), data_hex_len // 2, pl.col("want_data_len")))
         .otherwise(pl.lit(None, dtype=pl.String))
     )
+
+
+_DATA_BYTES = pl.col("data").str.slice(2).str.decode("hex", strict=False).alias("__bytes")
+_ANY_BAD = _is_bad().any()
 
 
 def _word(i: int) -> pl.Expr:
@@ -241,9 +407,33 @@ def _field_expr(param_type: str, src: pl.Expr) -> tuple[pl.Expr, bool]:
     raise ValueError(f"no vectorised decoder for {param_type}")
 
 
+def _data_u64(i: int) -> pl.Expr:
+    """The i-th data word as UInt64 when it fits in 64 bits (its 24 high bytes are zero), else null."""
+    data = pl.col("__bytes")
+    return (
+        pl.when(data.bin.slice(32 * i, 24) == _ZERO_24)
+        .then(data.bin.slice(32 * i + 24, 8).bin.reinterpret(dtype=pl.UInt64, endianness="big"))
+        .otherwise(None)
+    )
+
+
+_ZERO_24 = bytes(24)
+
+
 def _decode_event(part: pl.DataFrame, spec: EventSpec) -> pl.DataFrame:
+    exprs, uints, dynamic = _event_exprs(spec)
+    out = part.select(exprs)
+    out = _resolve_big_words(out, uints)
+    if dynamic:
+        out = _decode_dynamic(out, spec)
+    return out
+
+
+@functools.cache
+def _event_exprs(spec: EventSpec) -> tuple[list[pl.Expr], list[str], bool]:
+    """(select expressions, uint256 columns, dynamic?) of an event layout, built once."""
     exprs: list[pl.Expr] = []
-    uints: list[str] = []
+    small: dict[str, pl.Expr] = {}  # uint256 column -> its decimal text when below 2^64, else null
     for i, p in enumerate(spec.indexed, start=1):
         # Topics are 0x + 64 hex chars; bytes32 keeps the 0x, other types read the bare word.
         topic = pl.col(f"topic{i}")
@@ -251,7 +441,7 @@ def _decode_event(part: pl.DataFrame, spec: EventSpec) -> pl.DataFrame:
         expr, is_uint = _field_expr(p.type, src)
         exprs.append(expr.alias(column_name(p.name)))
         if is_uint:
-            uints.append(column_name(p.name))
+            small[column_name(p.name)] = _small_decimal(src)
     dynamic = spec.static_data_len is None
     if not dynamic:
         for i, p in enumerate(spec.data_params):
@@ -260,40 +450,74 @@ def _decode_event(part: pl.DataFrame, spec: EventSpec) -> pl.DataFrame:
                 expr = "0x" + _word(i)
             exprs.append(expr.alias(column_name(p.name)))
             if is_uint:
-                uints.append(column_name(p.name))
+                small[column_name(p.name)] = _data_u64(i).cast(pl.String)
     keep = [*CHAIN_COLUMNS] + (["neg_risk"] if spec.table in ("raw_order_fills", "raw_orders_matched", "raw_token_registrations") else [])
-    out = part.select(*keep, *exprs, *(["data"] if dynamic else []))
-    out = uint256_to_decimal(out, uints)
-    if dynamic:
-        out = _decode_dynamic(out, spec)
+    select = [pl.col(c) for c in keep] + exprs + [e.alias(f"__dec_{c}") for c, e in small.items()]
+    return select + ([pl.col("data")] if dynamic else []), list(small), dynamic
+
+
+# 64-hex-char word -> decimal string, for words >= 2^64 (token ids): the same few thousand token
+# ids recur batch after batch, so each is converted once per process. Cleared when full.
+_BIG_DECIMALS: dict[str, str] = {}
+_BIG_DECIMALS_MAX = 500_000
+
+
+def _big_decimals(words: list[str]) -> list[str]:
+    cache = _BIG_DECIMALS
+    if len(cache) + len(words) > _BIG_DECIMALS_MAX:
+        cache.clear()
+    out = []
+    for w in words:
+        d = cache.get(w)
+        if d is None:
+            d = cache[w] = str(int(w, 16))
+        out.append(d)
     return out
+
+
+def _small_decimal(word: pl.Expr) -> pl.Expr:
+    """Decimal text of a hex word below 2^64 (a word that does not fit in 64 bits parses to null)."""
+    return word.str.to_integer(base=16, dtype=pl.UInt64, strict=False).cast(pl.String)
 
 
 def uint256_to_decimal(df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
     """Replace 64-hex-char word columns by exact decimal strings.
 
-    Values below 2^64 convert in polars; larger ones once per distinct value in Python.
+    Values below 2^64 convert in polars; larger ones once per distinct value in Python (and
+    once per process, see _BIG_DECIMALS), then mapped back in polars.
     """
     if not columns or df.height == 0:
         return df
-    small = [
-        pl.when(pl.col(c).str.starts_with(_ZERO_HI))
-        .then(pl.col(c).str.slice(48, 16).str.to_integer(base=16, dtype=pl.UInt64).cast(pl.String))
-        .otherwise(None)
-        .alias(f"__dec_{c}")
-        for c in columns
-    ]
-    df = df.with_columns(small)
-    for c in columns:
-        big_words = df.filter(pl.col(f"__dec_{c}").is_null() & pl.col(c).is_not_null()).get_column(c).unique()
-        if big_words.len():
-            mapping = {w: str(int(w, 16)) for w in big_words.to_list()}
-            df = df.with_columns(
-                pl.coalesce(pl.col(f"__dec_{c}"), pl.col(c).replace_strict(mapping, default=None, return_dtype=pl.String))
-                .alias(f"__dec_{c}")
-            )
-        df = df.with_columns(pl.col(f"__dec_{c}").alias(c)).drop(f"__dec_{c}")
-    return df
+    return _resolve_big_words(df.with_columns(_small_decimal(pl.col(c)).alias(f"__dec_{c}") for c in columns), columns)
+
+
+@functools.cache
+def _big_word_exprs(columns: tuple[str, ...]) -> tuple[list[pl.Expr], pl.Expr]:
+    """Per column, how many words are 2^64 or more; and all those words, distinct, as one list."""
+    is_big = {c: pl.col(f"__dec_{c}").is_null() & pl.col(c).is_not_null() for c in columns}
+    counts = [m.sum().alias(f"__n_{c}") for c, m in is_big.items()]
+    words = pl.concat([pl.col(c).filter(m) for c, m in is_big.items()]).unique().implode().alias("__big_words")
+    return counts, words
+
+
+def _resolve_big_words(df: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """Columns c (hex words) with __dec_c (decimal when below 2^64, else null) -> c as decimal text.
+
+    The words of 2^64 and more, of all the columns together, are converted once per distinct
+    value (in Python, cached across batches) and mapped back in polars.
+    """
+    if not columns:
+        return df
+    counts_expr, words_expr = _big_word_exprs(tuple(columns))
+    *counts, words = df.select(*counts_expr, words_expr).row(0)
+    big = [c for c, n in zip(columns, counts) if n]
+    exprs = [pl.col(f"__dec_{c}").alias(c) for c in columns if c not in big]
+    if big:
+        old = pl.Series(words, dtype=pl.String)
+        new = pl.Series(_big_decimals(words), dtype=pl.String)
+        exprs += [pl.coalesce(f"__dec_{c}", pl.col(c).replace_strict(old, new, default=None, return_dtype=pl.String)).alias(c)
+                  for c in big]
+    return df.with_columns(exprs).drop([f"__dec_{c}" for c in columns])
 
 
 def _pg_array(values) -> str:

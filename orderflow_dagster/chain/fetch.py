@@ -8,9 +8,12 @@ and yielded in block order, so the caller can land them in order with the cursor
 from __future__ import annotations
 
 import logging
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator
+
+import polars as pl
 
 from orderflow_dagster.chain.rpc import RangeTooLarge, RpcClient
 
@@ -47,18 +50,22 @@ def plan_ranges(from_block: int, to_block: int, span: int, count: int) -> list[t
     return out
 
 
-def _get_logs_splitting(client: RpcClient, a: int, b: int, addresses, topics) -> tuple[list[dict], bool]:
-    """Logs of [a, b]; a range the node refuses is split in halves. Returns (logs, split?)."""
+def _get_logs_splitting(client: RpcClient, a: int, b: int, addresses, topics, as_frames: bool = False):
+    """Logs of [a, b]; a range the node refuses is split in halves. Returns (logs, split?).
+
+    as_frames: logs as one raw polars frame (RpcClient.get_logs_frame) instead of a list of dicts.
+    """
     try:
-        return client.get_logs(a, b, addresses, topics), False
+        get = client.get_logs_frame if as_frames else client.get_logs
+        return get(a, b, addresses, topics), False
     except RangeTooLarge:
         if a == b:
             raise
         mid = (a + b) // 2
         log.info("eth_getLogs range %d-%d too large, splitting", a, b)
-        left, _ = _get_logs_splitting(client, a, mid, addresses, topics)
-        right, _ = _get_logs_splitting(client, mid + 1, b, addresses, topics)
-        return left + right, True
+        left, _ = _get_logs_splitting(client, a, mid, addresses, topics, as_frames)
+        right, _ = _get_logs_splitting(client, mid + 1, b, addresses, topics, as_frames)
+        return (pl.concat([left, right]) if as_frames else left + right), True
 
 
 def iter_log_ranges(
@@ -70,19 +77,36 @@ def iter_log_ranges(
     *,
     spans: SpanController | None = None,
     concurrency: int = 4,
+    as_frames: bool = False,
 ) -> Iterator[tuple[int, int, list[dict]]]:
-    """Yield (a, b, logs) for consecutive ranges covering [from_block, to_block], in order."""
+    """Yield (a, b, logs) for consecutive ranges covering [from_block, to_block], in order.
+
+    as_frames: logs come as raw polars frames, parsed from the response body in the fetch threads
+    (the ingest path: no Python dict per log); otherwise as lists of dicts.
+    """
     spans = spans or SpanController()
     next_block = from_block
+    inflight: deque = deque()  # (a, b, future), in block order
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="getlogs") as pool:
-        while next_block <= to_block:
-            window = plan_ranges(next_block, to_block, spans.span, concurrency)
-            futures = [pool.submit(_get_logs_splitting, client, a, b, addresses, topics) for a, b in window]
-            for (a, b), fut in zip(window, futures):
-                logs, split = fut.result()
-                spans.observe(len(logs), split)
-                yield a, b, logs
-            next_block = window[-1][1] + 1
+
+        def top_up() -> None:
+            # A sliding window: `concurrency` ranges stay in flight, each planned with the span as
+            # it stands when a slot frees up (fixed windows drained to empty, so the caller waited
+            # for the next window's first answer, and its parsing, every `concurrency` ranges).
+            nonlocal next_block
+            while next_block <= to_block and len(inflight) < concurrency:
+                (a, b), = plan_ranges(next_block, to_block, spans.span, 1)
+                inflight.append((a, b, pool.submit(_get_logs_splitting, client, a, b, addresses, topics, as_frames)))
+                next_block = b + 1
+
+        top_up()
+        while inflight:
+            a, b, fut = inflight.popleft()  # popped: a future would keep its (large) result alive
+            logs, split = fut.result()
+            spans.observe(len(logs), split)
+            top_up()
+            yield a, b, logs
+            del logs
 
 
 def fill_block_timestamps(client: RpcClient, logs: list[dict], concurrency: int = 4) -> None:
@@ -97,3 +121,23 @@ def fill_block_timestamps(client: RpcClient, logs: list[dict], concurrency: int 
             header = headers.get(lg["blockNumber"])
             if header is not None:
                 lg["blockTimestamp"] = header["timestamp"]
+
+
+def fill_block_timestamps_frame(client: RpcClient, logs: pl.DataFrame, concurrency: int = 4) -> pl.DataFrame:
+    """fill_block_timestamps for a raw log frame (iter_log_ranges(as_frames=True)): returns the
+    frame with blockTimestamp read from the headers of blocks whose logs lack it."""
+    ts = pl.col("blockTimestamp")
+    missing_mask = ts.is_null() | (ts.str.len_bytes() == 0)  # the length check is cheaper than == ""
+    if logs.height == 0 or not logs.select(missing_mask.any()).item():
+        return logs
+    missing = logs.filter(missing_mask).get_column("blockNumber").unique().sort().to_list()
+    missing = [n for n in missing if n is not None]
+    if not missing:
+        return logs
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="headers") as pool:
+        headers = dict(zip(missing, pool.map(lambda n: client.get_block(int(n, 16)), missing)))
+    stamps = {n: h["timestamp"] for n, h in headers.items() if h is not None}
+    return logs.with_columns(
+        pl.when(missing_mask).then(pl.col("blockNumber").replace_strict(stamps, default=None, return_dtype=pl.String))
+        .otherwise(ts).alias("blockTimestamp")
+    )

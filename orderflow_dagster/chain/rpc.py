@@ -103,14 +103,17 @@ class RpcClient:
         self.close()
 
     def call(self, method: str, params: list | None = None) -> Any:
-        retrying = Retrying(
+        return self._retrying()(self._call_once, method, params or [])
+
+    def _retrying(self) -> Retrying:
+        """The retry policy of every call (shared by call and get_logs_frame)."""
+        return Retrying(
             retry=retry_if_exception_type(TransientRpcError),
             stop=stop_after_attempt(self.max_retries + 1),
             wait=_wait,
             before_sleep=_log_retry,
             reraise=True,
         )
-        return retrying(self._call_once, method, params or [])
 
     def _call_once(self, method: str, params: list) -> Any:
         self.requests += 1
@@ -142,6 +145,45 @@ class RpcClient:
     def get_logs(self, from_block: int, to_block: int, addresses: list[str], topics0: list[str]) -> list[dict]:
         flt = {"fromBlock": hex(from_block), "toBlock": hex(to_block), "address": addresses, "topics": [topics0]}
         return self.call("eth_getLogs", [flt])
+
+    def get_logs_frame(self, from_block: int, to_block: int, addresses: list[str], topics0: list[str]):
+        """eth_getLogs with the response body parsed by polars into a raw log frame
+        (`decode.parse_logs_body`: LOG_SCHEMA columns, no Python dict per log).
+
+        Same request, retries and errors as get_logs: a body that is not valid JSON is retried
+        like any truncated answer, an error answer raises RangeTooLarge / RpcError as in call().
+        """
+        flt = {"fromBlock": hex(from_block), "toBlock": hex(to_block), "address": addresses, "topics": [topics0]}
+        return self._retrying()(self._get_logs_frame_once, [flt])
+
+    def _get_logs_frame_once(self, params: list):
+        from polars.exceptions import PolarsError
+
+        from orderflow_dagster.chain.decode import empty_logs_frame, parse_logs_body
+
+        self.requests += 1
+        payload = orjson.dumps({"jsonrpc": "2.0", "id": next(self._ids), "method": "eth_getLogs", "params": params})
+        body = self._transport.send(payload)
+        try:
+            frame = parse_logs_body(body)
+        except (PolarsError, ValueError) as e:
+            raise TransientRpcError(f"eth_getLogs: invalid JSON in response ({len(body)} bytes): {e}") from None
+        if frame is not None:
+            return frame
+        # Valid JSON but not a plain list of logs (an error answer, usually): read it the ordinary way.
+        try:
+            reply = orjson.loads(body)
+        except orjson.JSONDecodeError as e:
+            raise TransientRpcError(f"eth_getLogs: invalid JSON in response ({len(body)} bytes): {e}") from None
+        if not isinstance(reply, dict):
+            raise TransientRpcError("eth_getLogs: unexpected response shape")
+        if reply.get("error"):
+            raise _classify_error("eth_getLogs", reply["error"])
+        if "result" not in reply:
+            raise TransientRpcError("eth_getLogs: response without result")
+        if reply["result"] is None:
+            return empty_logs_frame()
+        raise TransientRpcError("eth_getLogs: result is not a list of logs")
 
 
 class _HttpTransport:

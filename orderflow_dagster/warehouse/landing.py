@@ -40,16 +40,93 @@ def lock_chain(cur: psycopg.Cursor, chain_id: int) -> None:
     cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCK_NAMESPACE, chain_id))
 
 
-def copy_frame(cur: psycopg.Cursor, table: str, df: pl.DataFrame) -> int:
-    """COPY a frame whose columns are in table order (CSV, NULL = empty unquoted)."""
+@dataclass(frozen=True)
+class CopyPayload:
+    """A frame's rows written out for COPY ahead of time (prepare_copy)."""
+
+    options: str  # COPY options: text format when every value allows it, else CSV
+    data: bytes
+    rows: int
+
+
+def prepare_copy(batch: DecodedBatch) -> DecodedBatch:
+    """Write each table's rows for COPY now (e.g. in a decode thread, while the previous batch
+    lands), so that copy_frame in the landing transaction only sends bytes."""
+    batch.prepared = {table: render_copy(table, df) for table, df in batch.tables.items() if df.height}
+    return batch
+
+
+def render_copy(table: str, df: pl.DataFrame) -> CopyPayload:
+    data = _render_csv(df.select(TABLE_COLUMNS[table]))
+    return CopyPayload(_TEXT_OPTIONS if _text_format_safe(data) else _CSV_OPTIONS, data, df.height)
+
+
+def copy_frame(cur: psycopg.Cursor, table: str, df: pl.DataFrame, prepared: CopyPayload | None = None) -> int:
+    """COPY a frame whose columns are in table order; returns the rows copied.
+
+    The rows are written by polars' CSV writer (NULL = empty field). When no value needed CSV
+    quoting and none holds a backslash, which is the case for decoded logs (hex, numbers,
+    timestamps), the same bytes go as COPY text format, which the server reads about 10% faster
+    than CSV. Timestamps are written without a zero fraction ("2024-10-27 03:33:20+0000").
+
+    prepared: the rows written already (prepare_copy): only sent. Otherwise they are written
+    and sent in slices, so the server stores one slice while the next is written; a slice that
+    text format cannot carry (an empty string, a comma, a quote, a newline or a backslash in a
+    value: quarantine reasons, arrays) undoes the text COPY (a savepoint) and the frame goes as CSV.
+    """
     if df.height == 0:
         return 0
     cols = TABLE_COLUMNS[table]
-    buf = io.BytesIO()
-    df.select(cols).write_csv(buf, include_header=False)
-    with cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN (FORMAT csv)") as cp:
-        cp.write(buf.getbuffer())
+    column_list = ", ".join(cols)
+    if prepared is not None and prepared.rows == df.height:
+        with cur.copy(f"COPY {table} ({column_list}) FROM STDIN ({prepared.options})") as cp:
+            cp.write(prepared.data)
+        return df.height
+    df = df.select(cols)
+    first = _render_csv(df.slice(0, COPY_SLICE_ROWS))
+    if _text_format_safe(first):
+        try:
+            with cur.connection.transaction():  # a savepoint, so a CSV retry can follow a refused slice
+                with cur.copy(f"COPY {table} ({column_list}) FROM STDIN ({_TEXT_OPTIONS})") as cp:
+                    cp.write(first)
+                    for start in range(COPY_SLICE_ROWS, df.height, COPY_SLICE_ROWS):
+                        chunk = _render_csv(df.slice(start, COPY_SLICE_ROWS))
+                        if not _text_format_safe(chunk):
+                            raise _NotTextFormat
+                        cp.write(chunk)
+            return df.height
+        except _NotTextFormat:
+            pass
+    with cur.copy(f"COPY {table} ({column_list}) FROM STDIN ({_CSV_OPTIONS})") as cp:
+        cp.write(first)
+        for start in range(COPY_SLICE_ROWS, df.height, COPY_SLICE_ROWS):
+            cp.write(_render_csv(df.slice(start, COPY_SLICE_ROWS)))
     return df.height
+
+
+COPY_SLICE_ROWS = 4_096
+_TEXT_OPTIONS = "FORMAT text, DELIMITER ',', NULL ''"
+_CSV_OPTIONS = "FORMAT csv"
+_COPY_TS_FORMAT = "%Y-%m-%d %H:%M:%S%.f%z"  # %.f prints nothing for a zero fraction
+
+
+def _render_csv(df: pl.DataFrame) -> bytes:
+    zoned = all(dt.time_zone is not None for dt in df.dtypes if isinstance(dt, pl.Datetime))
+    buf = io.BytesIO()
+    # a naive datetime keeps polars' default text (read in the session's time zone, as before)
+    df.write_csv(buf, include_header=False, datetime_format=_COPY_TS_FORMAT if zoned else None)
+    return buf.getvalue()
+
+
+class _NotTextFormat(Exception):
+    """A CSV slice whose values text format would read differently."""
+
+
+def _text_format_safe(csv: bytes) -> bool:
+    """True when CSV rows read the same as COPY text format with DELIMITER ',' and NULL '':
+    nothing was quoted (no value held a comma, quote, newline or CR, and none was an empty
+    string, which polars writes as "") and no value holds a backslash (text format's escape)."""
+    return csv.find(b'"') < 0 and csv.find(b"\\") < 0
 
 
 def delete_range(cur: psycopg.Cursor, chain_id: int, from_block: int, to_block: int | None) -> int:
@@ -91,7 +168,7 @@ def land_range(
         deleted = delete_range(cur, chain_id, from_block, None if truncate_after else to_block)
         if reorg is not None:
             _insert_reorg(cur, chain_id, reorg, deleted)
-        rows = {table: copy_frame(cur, table, df) for table, df in batch.tables.items()}
+        rows = {table: copy_frame(cur, table, df, batch.prepared.get(table)) for table, df in batch.tables.items()}
         _record_blocks(cur, chain_id, batch, to_block, end_block_hash, end_block_timestamp)
         cur.execute(
             "INSERT INTO ingest_ranges (chain_id, from_block, to_block, mode, logs, fills, quarantined)"
@@ -130,17 +207,29 @@ def _insert_reorg(cur: psycopg.Cursor, chain_id: int, reorg: Reorg, rows_deleted
 
 
 def _record_blocks(cur, chain_id, batch: DecodedBatch, to_block, end_hash, end_ts) -> None:
-    blocks = batch.blocks if batch.blocks is not None else pl.DataFrame()
-    rows = [] if blocks.height == 0 else blocks.rows()
-    if end_hash and all(r[0] != to_block for r in rows):
-        rows.append((to_block, end_hash, end_ts))
-    if rows:
-        cur.executemany(
-            "INSERT INTO chain_blocks (chain_id, block_number, block_hash, block_timestamp) VALUES (%s, %s, %s, %s)"
-            " ON CONFLICT (chain_id, block_number) DO UPDATE SET block_hash = EXCLUDED.block_hash,"
-            " block_timestamp = EXCLUDED.block_timestamp",
-            [(chain_id, n, h, ts) for n, h, ts in rows],
-        )
+    blocks = batch.blocks if batch.blocks is not None and batch.blocks.height else None
+    if end_hash and (blocks is None or not (blocks.get_column("block_number") == to_block).any()):
+        end = pl.DataFrame({"block_number": [to_block], "block_hash": [end_hash], "block_timestamp": [end_ts]},
+                           schema={"block_number": pl.Int64, "block_hash": pl.String, "block_timestamp": pl.Datetime("us", "UTC")})
+        blocks = end if blocks is None else pl.concat([blocks.cast(end.schema), end])
+    if blocks is not None:
+        upsert_blocks(cur, chain_id, blocks)  # one statement (was executemany: a round of work per block)
+
+
+def upsert_blocks(cur: psycopg.Cursor, chain_id: int, blocks: pl.DataFrame) -> None:
+    """Insert or update chain_blocks rows (block_number, block_hash, block_timestamp columns) in one
+    statement, the columns passed as arrays (timestamps as epoch microseconds). A block number
+    given twice keeps its last row, as row-by-row upserts would."""
+    blocks = blocks.unique(subset="block_number", keep="last", maintain_order=True)
+    cur.execute(
+        "INSERT INTO chain_blocks (chain_id, block_number, block_hash, block_timestamp)"
+        " SELECT %s, n, h, timestamptz 'epoch' + us * interval '1 microsecond'"
+        " FROM unnest(%s::bigint[], %s::text[], %s::bigint[]) AS b(n, h, us)"
+        " ON CONFLICT (chain_id, block_number) DO UPDATE SET block_hash = EXCLUDED.block_hash,"
+        " block_timestamp = EXCLUDED.block_timestamp",
+        (chain_id, blocks.get_column("block_number").to_list(), blocks.get_column("block_hash").to_list(),
+         blocks.get_column("block_timestamp").dt.epoch("us").to_list()),
+    )
 
 
 def read_cursor(conn: psycopg.Connection, chain_id: int) -> int | None:

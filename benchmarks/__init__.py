@@ -1,0 +1,1 @@
+"""Benchmarks: each prints its intermediate figures and its ratios on the last line."""

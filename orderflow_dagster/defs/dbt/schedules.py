@@ -1,0 +1,63 @@
+"""When the dbt models run: all of them on the scoring schedule, trades soon after ingestion."""
+
+import dagster as dg
+from dagster_dbt import build_dbt_asset_selection
+
+from orderflow_dagster.defs.dbt.assets import DBT_TAG, orderflow_dbt_models
+from orderflow_dagster.defs.ingestion.assets import raw_asset_key
+from orderflow_dagster.settings import get_settings
+
+scoring_job = dg.define_asset_job(
+    "score_wallets",
+    selection=build_dbt_asset_selection([orderflow_dbt_models]),
+    description="dbt build of every model: trades, positions and P&L, market outcomes, wallet stats, reputation.",
+    tags=DBT_TAG,
+)
+
+trades_job = dg.define_asset_job(
+    "refresh_trades",
+    selection=build_dbt_asset_selection([orderflow_dbt_models], dbt_select="+orderflow_trades"),
+    description="dbt build of orderflow_trades and what it needs, after new fills land.",
+    tags=DBT_TAG,
+)
+
+
+def interval_to_cron(seconds: int) -> str:
+    """CALCULATION_INTERVAL_SECONDS as a cron expression (whole minutes or hours only)."""
+    if seconds % 60 or seconds < 60:
+        raise ValueError(f"CALCULATION_INTERVAL_SECONDS={seconds}: use a whole number of minutes")
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"*/{minutes} * * * *"
+    if minutes % 60 == 0 and minutes // 60 <= 24:
+        hours = minutes // 60
+        return "0 * * * *" if hours == 1 else f"0 */{hours} * * *"
+    raise ValueError(f"CALCULATION_INTERVAL_SECONDS={seconds}: use minutes below an hour or whole hours up to 24")
+
+
+scoring_schedule = dg.ScheduleDefinition(
+    name="score_wallets_schedule",
+    job=scoring_job,
+    cron_schedule=get_settings().scoring_cron or interval_to_cron(get_settings().calculation_interval_seconds),
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+
+_WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
+
+
+@dg.sensor(name="trades_after_ingestion", job=trades_job, minimum_interval_seconds=5,
+           default_status=dg.DefaultSensorStatus.RUNNING,
+           description="Refreshes orderflow_trades after new fills land (one waiting run at most).")
+def trades_after_ingestion(context: dg.SensorEvaluationContext):
+    event = context.instance.get_latest_materialization_event(raw_asset_key("raw_order_fills"))
+    if event is None or event.storage_id is None:
+        return dg.SkipReason("no fills landed yet")
+    if context.cursor and int(context.cursor) >= event.storage_id:
+        return dg.SkipReason("no new fills since the last refresh")
+    waiting = context.instance.get_run_records(
+        dg.RunsFilter(job_name=trades_job.name, statuses=_WAITING), limit=1
+    )
+    if waiting:
+        return dg.SkipReason("a trades refresh is already waiting to start")
+    context.update_cursor(str(event.storage_id))
+    return dg.RunRequest(run_key=f"trades-{event.storage_id}")

@@ -1,0 +1,118 @@
+"""copy_frame lands decoded frames exactly (COPY text format, or CSV when a value needs it)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import polars as pl
+import pytest
+
+import orderflow_dagster.warehouse.landing as landing
+from orderflow_dagster.chain.decode import TABLE_COLUMNS, decode_logs
+from orderflow_dagster.warehouse.db import connect
+from orderflow_dagster.warehouse.migrate import apply_migrations
+from tests.unit.test_decode import TOKEN, TOKEN2, U256_MAX, V1, make_log, v1_fill, v2_fill
+
+
+@pytest.fixture
+def db(pg_url):
+    apply_migrations(pg_url)
+    with connect(pg_url) as conn:
+        yield conn
+
+
+def fills_batch(n: int = 30):
+    logs = []
+    for i in range(n):
+        logs.append(v1_fill(0, TOKEN2, 520_000 + i, 10**30 + i, i, index=2 * i, block=100 + i // 4))
+        logs.append(v2_fill(i % 2, TOKEN if i % 3 else 0, U256_MAX - i, 2**64 + i, 2**64 - 1, index=2 * i + 1, block=100 + i // 4))
+    return decode_logs(logs, 137)
+
+
+def landed(conn, table: str) -> pl.DataFrame:
+    cols = TABLE_COLUMNS[table]
+    casts = ", ".join(f"{c}::text" if c in ("maker_asset_id", "taker_asset_id", "token_id", "maker_amount_filled",
+                                              "taker_amount_filled", "fee") else c for c in cols)
+    rows = conn.execute(f"SELECT {casts} FROM {table} ORDER BY log_index").fetchall()
+    return pl.DataFrame(rows, schema=cols, orient="row", infer_schema_length=None)
+
+
+def assert_same_rows(conn, table: str, frame: pl.DataFrame) -> None:
+    got = landed(conn, table)
+    want = frame.sort("log_index")
+    assert got.height == want.height
+    for c in TABLE_COLUMNS[table]:
+        if c == "block_timestamp":
+            assert [t.astimezone(timezone.utc) if t else t for t in got[c].to_list()] == want[c].to_list(), c
+        else:
+            assert got[c].to_list() == want[c].to_list(), c
+
+
+@pytest.mark.parametrize("slice_rows", [4096, 7])
+def test_fills_land_exactly(db, monkeypatch, slice_rows):
+    monkeypatch.setattr(landing, "COPY_SLICE_ROWS", slice_rows)
+    fills = fills_batch().tables["raw_order_fills"]
+    with db.transaction(), db.cursor() as cur:
+        assert landing.copy_frame(cur, "raw_order_fills", fills) == fills.height
+    assert_same_rows(db, "raw_order_fills", fills)
+    assert db.execute("SELECT max(maker_amount_filled)::text FROM raw_order_fills").fetchone()[0] == str(U256_MAX)
+
+
+def test_fractional_and_missing_timestamps_keep_their_value(db):
+    fills = fills_batch(2).tables["raw_order_fills"]
+    ts = [datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc), None, datetime(1999, 12, 31, 23, 59, 59, tzinfo=timezone.utc), None]
+    fills = fills.with_columns(pl.Series("block_timestamp", ts, dtype=pl.Datetime("us", "UTC")))
+    with db.transaction(), db.cursor() as cur:
+        landing.copy_frame(cur, "raw_order_fills", fills)
+    assert_same_rows(db, "raw_order_fills", fills)
+
+
+def test_a_later_slice_text_format_cannot_carry_falls_back_to_csv(db, monkeypatch):
+    monkeypatch.setattr(landing, "COPY_SLICE_ROWS", 5)
+    fills = fills_batch().tables["raw_order_fills"].sort("log_index")
+    odd = pl.Series("metadata", [None] * 40 + ["", 'a "quoted", \\ value'] + [None] * 18, dtype=pl.String)
+    fills = fills.with_columns(odd)  # the text COPY has sent 8 slices when slice 9 needs CSV
+    with db.transaction(), db.cursor() as cur:
+        assert landing.copy_frame(cur, "raw_order_fills", fills) == 60
+    assert_same_rows(db, "raw_order_fills", fills)  # nothing twice, the empty string is not NULL
+
+
+def test_quarantine_rows_with_commas_quotes_and_arrays(db):
+    good = v1_fill(0, TOKEN2, 1, 2, 0, index=0)
+    bad_len = make_log(V1, good["topics"], bytes(10), index=1)
+    no_topic = dict(v1_fill(0, TOKEN2, 1, 2, 0, index=2), topics=[])
+    batch = decode_logs([good, bad_len, no_topic], 137)
+    quarantine = batch.tables["raw_quarantine"]
+    with db.transaction(), db.cursor() as cur:
+        for table, frame in batch.tables.items():
+            landing.copy_frame(cur, table, frame)
+    rows = db.execute("SELECT log_index, topics, data, reason FROM raw_quarantine ORDER BY log_index").fetchall()
+    assert [r[0] for r in rows] == [1, 2]
+    assert rows[0][1] == bad_len["topics"] and rows[1][1] == []
+    assert rows[0][2] == bad_len["data"] and rows[0][3] == quarantine.sort("log_index")["reason"][0]
+
+
+def blocks(*rows) -> pl.DataFrame:
+    return pl.DataFrame(list(rows), schema={"block_number": pl.Int64, "block_hash": pl.String,
+                                            "block_timestamp": pl.Datetime("us", "UTC")}, orient="row")
+
+
+def test_upsert_blocks_keeps_the_last_row_per_block(db):
+    t = datetime(2024, 1, 1, 0, 0, 1, 234567, tzinfo=timezone.utc)
+    with db.transaction(), db.cursor() as cur:
+        landing.upsert_blocks(cur, 137, blocks((1, "0xa", t), (2, "0xb", None), (1, "0xc", None)))
+        landing.upsert_blocks(cur, 137, blocks((2, "0xd", t), (3, "0xe", None)))
+    assert db.execute("SELECT block_number, block_hash, block_timestamp FROM chain_blocks ORDER BY 1").fetchall() == [
+        (1, "0xc", None), (2, "0xd", t), (3, "0xe", None)]
+
+
+def test_land_range_records_batch_blocks_and_the_end_block(db):
+    batch = fills_batch(8)  # blocks 100 and 101
+    end_ts = datetime(2024, 5, 1, tzinfo=timezone.utc)
+    landing.land_range(db, 137, 100, 105, batch, end_block_hash="0x" + "ee" * 32, end_block_timestamp=end_ts)
+    got = db.execute("SELECT block_number, block_hash, block_timestamp FROM chain_blocks ORDER BY 1").fetchall()
+    assert [g[0] for g in got] == [100, 101, 105]
+    assert got[0][1] == "0x" + f"{100:064x}" and got[0][2] == datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc)
+    assert got[2] == (105, "0x" + "ee" * 32, end_ts)
+    landing.land_range(db, 137, 100, 101, batch, end_block_hash="0x" + "ff" * 32)  # end block already in the batch
+    assert db.execute("SELECT block_hash FROM chain_blocks WHERE block_number = 101").fetchone()[0] == "0x" + f"{101:064x}"
