@@ -49,15 +49,16 @@ _WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Dags
            default_status=dg.DefaultSensorStatus.RUNNING,
            description="Refreshes orderflow_trades after new fills land (one waiting run at most).")
 def trades_after_ingestion(context: dg.SensorEvaluationContext):
-    event = context.instance.get_latest_materialization_event(raw_asset_key("raw_order_fills"))
-    if event is None or event.storage_id is None:
+    records = context.instance.fetch_materializations(raw_asset_key("raw_order_fills"), limit=1).records
+    if not records:
         return dg.SkipReason("no fills landed yet")
-    if context.cursor and int(context.cursor) >= event.storage_id:
+    latest = records[0].storage_id
+    if context.cursor and int(context.cursor) >= latest:
         return dg.SkipReason("no new fills since the last refresh")
     waiting = context.instance.get_run_records(
         dg.RunsFilter(job_name=trades_job.name, statuses=_WAITING), limit=1
     )
     if waiting:
         return dg.SkipReason("a trades refresh is already waiting to start")
-    context.update_cursor(str(event.storage_id))
-    return dg.RunRequest(run_key=f"trades-{event.storage_id}")
+    context.update_cursor(str(latest))
+    return dg.RunRequest(run_key=f"trades-{latest}")
