@@ -39,12 +39,12 @@
           / {{ var('evidence_half_life_days') }})
 {%- endmacro %}
 
-{# Shrinkage factor B = sigma2 / (sigma2 + n * tau2): the prior's share of the posterior mean. #}
+{# Shrinkage factor B = sigma2 / (sigma2 + n * P), P the prior variance: the prior's share of the posterior mean. #}
 {% macro shrinkage(n, sigma2, tau2) -%}
     (({{ sigma2 }}) / (({{ sigma2 }}) + ({{ n }}) * ({{ tau2 }})))
 {%- endmacro %}
 
-{# Posterior variance of a wallet's true edge: 1 / (1/tau2 + n/sigma2). #}
+{# Posterior variance of a wallet's true edge: 1 / (1/P + n/sigma2). #}
 {% macro posterior_variance(n, sigma2, tau2) -%}
     (1.0 / (1.0 / ({{ tau2 }}) + ({{ n }}) / ({{ sigma2 }})))
 {%- endmacro %}

@@ -42,7 +42,9 @@ population as (
                      / nullif(sum(evidence_weight), 0), 0),
             {{ var('min_market_edge_sd') }} ^ 2
         )                                                                                  as sigma2,
-        count(*)                                                                           as prior_wallets
+        count(*)                                                                           as prior_wallets,
+        coalesce(sum(evidence_weight), 0)                                                  as total_weight,
+        coalesce(sum(evidence_weight * evidence_weight), 0)                                as total_weight_sq
     from prior_wallets
 ),
 
@@ -56,20 +58,34 @@ between_wallets as (
     cross join population as p
 ),
 
+prior as (
+    -- the prior of a wallet's true edge: N(mu, tau2 + Var(mu)). mu is itself an estimate:
+    -- Var(mu) = sigma2 / N + tau2 * sum(n^2) / N^2 (N = sum(n)), which matters while the
+    -- population is small and vanishes as it grows
+    select
+        p.prior_mean,
+        p.sigma2,
+        b.tau2,
+        b.tau2 + case when p.total_weight > 0
+                      then p.sigma2 / p.total_weight + b.tau2 * p.total_weight_sq / (p.total_weight ^ 2)
+                      else b.tau2 end                                                      as prior_variance
+    from population as p
+    cross join between_wallets as b
+),
+
 posterior as (
     select
         w.*,
         p.prior_mean,
         p.sigma2,
-        b.tau2,
+        p.tau2,
         case when w.evidence_weight > 0 then
-            {{ shrinkage('w.evidence_weight', 'p.sigma2', 'b.tau2') }} * p.prior_mean
-            + (1 - {{ shrinkage('w.evidence_weight', 'p.sigma2', 'b.tau2') }}) * w.mean_edge
+            {{ shrinkage('w.evidence_weight', 'p.sigma2', 'p.prior_variance') }} * p.prior_mean
+            + (1 - {{ shrinkage('w.evidence_weight', 'p.sigma2', 'p.prior_variance') }}) * w.mean_edge
         else p.prior_mean end                                                              as posterior_edge,
-        {{ posterior_variance('w.evidence_weight', 'p.sigma2', 'b.tau2') }}                as posterior_variance
+        {{ posterior_variance('w.evidence_weight', 'p.sigma2', 'p.prior_variance') }}      as posterior_variance
     from wallets as w
-    cross join population as p
-    cross join between_wallets as b
+    cross join prior as p
 ),
 
 scored as (
