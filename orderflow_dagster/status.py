@@ -18,6 +18,7 @@ class Status:
     head_block: int | None = None
     head_error: str | None = None
     rows: dict[str, int] = field(default_factory=dict)
+    model_rows: dict[str, int] = field(default_factory=dict)  # dbt models (tables): planner estimates
     last_reorg: tuple | None = None
     last_landing: tuple | None = None
 
@@ -40,6 +41,12 @@ def collect_status(settings: Settings, database_url: str) -> Status:
         st.next_block = None if row is None else row[0]
         for table in [*RAW_TABLES, "raw_quarantine"]:
             st.rows[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+        # Estimates from the planner statistics: exact counts of big marts would take seconds.
+        st.model_rows = dict(conn.execute(
+            "SELECT c.relname, greatest(c.reltuples, 0)::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND c.relname LIKE 'orderflow\\_%'"
+            " ORDER BY c.relname"
+        ).fetchall())
         st.last_reorg = conn.execute(
             "SELECT detected_at, fork_block, depth, rows_deleted FROM chain_reorgs WHERE chain_id = %s ORDER BY id DESC LIMIT 1",
             (settings.chain_id,),
@@ -66,4 +73,7 @@ def format_status(st: Status) -> str:
         "rows:",
     ]
     lines += [f"  {table:<26}{n:>12,}" for table, n in st.rows.items()]
+    if st.model_rows:
+        lines.append("dbt models and trading tables (estimated rows):")
+        lines += [f"  {table:<30}{n:>12,}" for table, n in st.model_rows.items()]
     return "\n".join(lines)
