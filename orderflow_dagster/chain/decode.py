@@ -30,6 +30,7 @@ import polars as pl
 from eth_abi import decode as abi_decode
 
 from orderflow_dagster.chain.contracts import CONTRACTS, EVENTS, EventSpec
+from orderflow_dagster.chain.markets import CONDITION_TOKEN_COLUMNS, condition_tokens
 
 # Columns every raw table starts with, in table order.
 CHAIN_COLUMNS = [
@@ -48,6 +49,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     ],
     "raw_token_registrations": CHAIN_COLUMNS + ["neg_risk", "token0", "token1", "condition_id"],
     "raw_conditions": CHAIN_COLUMNS + ["condition_id", "oracle", "question_id", "outcome_slot_count"],
+    "raw_condition_tokens": CONDITION_TOKEN_COLUMNS,  # derived from raw_conditions (chain/markets.py)
     "raw_resolutions": CHAIN_COLUMNS + ["condition_id", "oracle", "question_id", "outcome_slot_count", "payout_numerators"],
     "raw_redemptions": CHAIN_COLUMNS + [
         "redeemer", "collateral_token", "parent_collection_id", "condition_id", "index_sets", "payout",
@@ -304,6 +306,9 @@ def decode_frame(frame: pl.DataFrame, chain_id: int) -> DecodedBatch:
             batch.tables[table] = (
                 pl.concat([batch.tables[table], decoded], how="diagonal_relaxed") if table in batch.tables else decoded
             )
+    if "raw_conditions" in batch.tables:
+        # Outcome token ids of each prepared market, computed from the chain alone (CTF id math).
+        batch.tables["raw_condition_tokens"] = condition_tokens(batch.tables["raw_conditions"])
     for table, df in list(batch.tables.items()):
         cols = TABLE_COLUMNS[table]
         batch.tables[table] = df.select([pl.col(c) if c in df.columns else pl.lit(None).alias(c) for c in cols])

@@ -73,3 +73,13 @@ def test_malformed_logs_are_quarantined_and_the_rest_lands(anvil, replayer, db_u
         assert landed_fills(conn) == canonical_fills(anvil.url, txs)
     assert "data is 31 bytes, expected 160" in q[bad_short]
     assert "unknown topic0" in q[bad_topic] and "ctf_exchange_v1" in q[bad_topic]
+
+
+def test_condition_tokens_are_computed_for_every_prepared_market(anvil, replayer, db_url):
+    markets = [replayer.create_market(1, False), replayer.create_market(2, True)]
+    Ingestor(ingest_settings(anvil.url, db_url), db_url).follow()
+    with connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT condition_id, outcome_index, token_id, neg_risk FROM raw_condition_tokens ORDER BY 1, 2").fetchall()
+    expected = sorted((m.condition_id, i, m.token_ids[i], m.neg_risk) for m in markets for i in range(2))
+    assert [(c, i, int(t), n) for c, i, t, n in rows] == expected

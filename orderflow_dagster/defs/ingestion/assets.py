@@ -21,6 +21,7 @@ RAW_TABLE_DESCRIPTIONS = {
     "raw_orders_matched": "Every OrdersMatched log: one per match, the taker order's view.",
     "raw_token_registrations": "V1 TokenRegistered: the two outcome tokens of a condition.",
     "raw_conditions": "ConditionalTokens ConditionPreparation: markets created.",
+    "raw_condition_tokens": "The outcome token ids of every prepared condition, computed from the chain (CTF id math).",
     "raw_resolutions": "ConditionalTokens ConditionResolution: payout vectors.",
     "raw_redemptions": "ConditionalTokens PayoutRedemption: winnings claimed.",
     "raw_outcome_reports": "NegRiskAdapter OutcomeReported: neg-risk question results.",
