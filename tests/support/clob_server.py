@@ -26,12 +26,14 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
+
+from tests.support.local_http import LocalHttpServer
 
 EXCHANGE_V2 = "0xE111180000d2663C0091e4f400237545B87B996B"
 NEG_RISK_EXCHANGE_V2 = "0xe2222d279d744050d28e00520010520000310F59"
@@ -137,7 +139,7 @@ class ApiError(Exception):
         self.status, self.message = status, message
 
 
-class ClobServer:
+class ClobServer(LocalHttpServer):
     def __init__(self, state: ClobState | None = None):
         self.state = state or ClobState()
         self._lock = threading.Lock()
@@ -175,8 +177,7 @@ class ClobServer:
             def do_POST(self):
                 self._dispatch("POST")
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     # --- setup --------------------------------------------------------------------------------
 
@@ -187,16 +188,8 @@ class ClobServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return self.base_url
 
-    def __enter__(self) -> ClobServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
 
     # --- routing ------------------------------------------------------------------------------
 

@@ -8,12 +8,13 @@ Retry-After header); the rest get 204 like Discord's webhook without ?wait=true.
 from __future__ import annotations
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from tests.support.local_http import LocalHttpServer
 
 
-class DiscordServer:
+class DiscordServer(LocalHttpServer):
     def __init__(self, rate_limit_first: int = 0, retry_after: float = 0.2, fail_first_5xx: int = 0):
         self.rate_limit_first = rate_limit_first
         self.retry_after = retry_after
@@ -47,18 +48,9 @@ class DiscordServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}/api/webhooks/123/secret-webhook-token"
+        return f"{self.base_url}/api/webhooks/123/secret-webhook-token"
 
-    def __enter__(self) -> DiscordServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)

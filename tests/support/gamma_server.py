@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from tests.support.local_http import LocalHttpServer
 
 
 def gamma_row(condition_id: str, question: str, token_ids: list[int], outcomes=("Yes", "No"), **extra) -> dict:
@@ -20,7 +21,7 @@ def gamma_row(condition_id: str, question: str, token_ids: list[int], outcomes=(
     return row
 
 
-class GammaServer:
+class GammaServer(LocalHttpServer):
     def __init__(self, markets: dict[str, dict], fail_first: int = 0, fail_status: int = 429):
         self.markets = markets
         self.fail_first = fail_first
@@ -29,7 +30,6 @@ class GammaServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            disable_nagle_algorithm = True
 
             def log_message(self, *args):  # keep test output clean
                 pass
@@ -55,18 +55,9 @@ class GammaServer:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        super().__init__(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._httpd.server_address[1]}"
+        return self.base_url
 
-    def __enter__(self) -> "GammaServer":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
