@@ -8,7 +8,7 @@ import pytest
 
 from orderflow_dagster.defs.dbt.assets import orderflow_dbt_models
 from orderflow_dagster.defs.dbt.resources import dbt_cli
-from orderflow_dagster.defs.dbt.schedules import interval_to_cron, trades_after_ingestion
+from orderflow_dagster.defs.dbt.schedules import interval_to_cron, trades_after_ingestion, trades_job
 from orderflow_dagster.defs.ingestion.assets import chain_logs
 from orderflow_dagster.defs.ingestion.partitions import block_range_partitions, chunk_key
 from orderflow_dagster.defs.ingestion.resources import ChainIngestion
@@ -44,6 +44,13 @@ def test_ingest_then_dbt_build_through_dagster(anvil, replayer, db_url, monkeypa
         assert isinstance(request, dg.RunRequest) and ctx.cursor
         assert isinstance(trades_after_ingestion(dg.build_sensor_context(instance=instance, cursor=ctx.cursor)),
                           dg.SkipReason)
+
+        # the trades refresh first, on a database where the other marts do not exist yet
+        defs = dg.Definitions(assets=[orderflow_dbt_models], jobs=[trades_job], resources={"dbt": dbt_cli()})
+        refresh = defs.resolve_job_def(trades_job.name).execute_in_process(instance=instance)
+        assert refresh.success
+        refreshed = {e.asset_key.to_user_string() for e in refresh.get_asset_materialization_events()}
+        assert "orderflow_trades" in refreshed and "orderflow_wallet_stats" not in refreshed
 
         result = dg.materialize([orderflow_dbt_models], instance=instance, resources={"dbt": dbt_cli()})
         assert result.success

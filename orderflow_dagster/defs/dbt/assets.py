@@ -34,4 +34,6 @@ TRANSLATOR = OrderflowDbtTranslator(settings=DagsterDbtTranslatorSettings(enable
             name="orderflow_dbt_models")
 def orderflow_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource):
     # No fetch_row_counts(): it would count(*) the ever-growing reputation history every run.
-    yield from dbt.cli(["build"], context=context).stream()
+    # cautious: a subset run (the trades refresh) skips tests that also read models outside the
+    # subset, which may not exist yet on a fresh database.
+    yield from dbt.cli(["build", "--indirect-selection", "cautious"], context=context).stream()
