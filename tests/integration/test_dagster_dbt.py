@@ -38,10 +38,10 @@ def test_ingest_then_dbt_build_through_dagster(anvil, replayer, db_url, monkeypa
                               run_config={"ops": {"chain_logs": {"config": {"mode": "follow"}}}}).success
         sync_condition_tokens(db_url)
 
-        # the sensor sees the new fills and asks for one trades refresh
+        # the sensor sees the new fills; wallets were never scored, so it asks for the whole scoring once
         ctx = dg.build_sensor_context(instance=instance)
         request = trades_after_ingestion(ctx)
-        assert isinstance(request, dg.RunRequest) and ctx.cursor
+        assert isinstance(request, dg.RunRequest) and request.job_name == "score_wallets" and ctx.cursor
         assert isinstance(trades_after_ingestion(dg.build_sensor_context(instance=instance, cursor=ctx.cursor)),
                           dg.SkipReason)
 
@@ -58,7 +58,14 @@ def test_ingest_then_dbt_build_through_dagster(anvil, replayer, db_url, monkeypa
         assert {"orderflow_trades", "orderflow_wallet_stats", "orderflow_market_outcomes"} <= materialized
         checks = result.get_asset_check_evaluations()
         assert checks and all(c.passed for c in checks)
-    with connect(db_url) as conn:
-        fills = conn.execute("SELECT count(*) FROM raw_order_fills").fetchone()[0]
-        trades = conn.execute("SELECT count(*) FROM orderflow_trades").fetchone()[0]
-    assert trades == fills > 0  # one row per wallet per fill: the maker of every OrderFilled
+        with connect(db_url) as conn:
+            fills = conn.execute("SELECT count(*) FROM raw_order_fills").fetchone()[0]
+            trades = conn.execute("SELECT count(*) FROM orderflow_trades").fetchone()[0]
+        assert trades == fills > 0  # one row per wallet per fill: the maker of every OrderFilled
+
+        # once scored, new fills ask for the trades refresh only
+        replayer.random_activity(3)
+        assert dg.materialize([chain_logs], instance=instance, partition_key=key, resources={"ingestion": ingestion},
+                              run_config={"ops": {"chain_logs": {"config": {"mode": "follow"}}}}).success
+        later = trades_after_ingestion(dg.build_sensor_context(instance=instance, cursor=ctx.cursor))
+        assert isinstance(later, dg.RunRequest) and later.job_name == "refresh_trades"

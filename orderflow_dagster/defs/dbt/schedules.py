@@ -42,12 +42,14 @@ scoring_schedule = dg.ScheduleDefinition(
     default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 
+WALLET_STATS = dg.AssetKey(["orderflow_wallet_stats"])
 _WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
 
 
-@dg.sensor(name="trades_after_ingestion", job=trades_job, minimum_interval_seconds=5,
+@dg.sensor(name="trades_after_ingestion", jobs=[trades_job, scoring_job], minimum_interval_seconds=5,
            default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Refreshes orderflow_trades after new fills land (one waiting run at most).")
+           description="Refreshes orderflow_trades after new fills land (one waiting run at most); "
+           "until wallets were scored once, runs the whole scoring instead, so a new install needs no hour's wait.")
 def trades_after_ingestion(context: dg.SensorEvaluationContext):
     records = context.instance.fetch_materializations(raw_asset_key("raw_order_fills"), limit=1).records
     if not records:
@@ -55,10 +57,15 @@ def trades_after_ingestion(context: dg.SensorEvaluationContext):
     latest = records[0].storage_id
     if context.cursor and int(context.cursor) >= latest:
         return dg.SkipReason("no new fills since the last refresh")
-    waiting = context.instance.get_run_records(
-        dg.RunsFilter(job_name=trades_job.name, statuses=_WAITING), limit=1
+    busy = context.instance.get_run_records(
+        dg.RunsFilter(job_name=scoring_job.name, statuses=[*_WAITING, dg.DagsterRunStatus.STARTED]), limit=1
     )
-    if waiting:
-        return dg.SkipReason("a trades refresh is already waiting to start")
+    never_scored = not context.instance.fetch_materializations(WALLET_STATS, limit=1).records
+    if never_scored and not busy:
+        context.update_cursor(str(latest))
+        return dg.RunRequest(run_key=f"first-scoring-{latest}", job_name=scoring_job.name)
+    waiting = context.instance.get_run_records(dg.RunsFilter(job_name=trades_job.name, statuses=_WAITING), limit=1)
+    if waiting or busy:
+        return dg.SkipReason("a trades refresh or a scoring run is already waiting or running")
     context.update_cursor(str(latest))
-    return dg.RunRequest(run_key=f"trades-{latest}")
+    return dg.RunRequest(run_key=f"trades-{latest}", job_name=trades_job.name)
