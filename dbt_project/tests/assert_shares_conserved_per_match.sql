@@ -3,7 +3,7 @@
 -- makers are on the other outcome (MINT: buys of both; MERGE: sells of both) the exchange mints or
 -- merges the same amount of every outcome, so the net bought (bought - sold) is equal for every
 -- outcome of the condition. Checked on the matches the latest run derived.
-{{ config(severity='error') }}
+{{ config(severity='error', meta={'dagster': {'ref': {'name': 'orderflow_trades'}}}) }}
 
 with fills as (
     select t.*

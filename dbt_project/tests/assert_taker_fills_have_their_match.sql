@@ -1,7 +1,7 @@
 -- Every taker fill (taker = an exchange) is followed by its OrdersMatched with the same taker,
 -- token and amounts; and no OrdersMatched is left without its taker fill. Checked on the blocks
 -- the latest run derived.
-{{ config(severity='error') }}
+{{ config(severity='error', meta={'dagster': {'ref': {'name': 'orderflow_trades'}}}) }}
 
 with taker_fills as (
     select t.*
