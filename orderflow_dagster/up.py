@@ -57,6 +57,16 @@ def _start_local_chain(settings: Settings, stack: contextlib.ExitStack) -> str:
     return node.url
 
 
+def _forget_previous_local_chain(settings: Settings, database_url: str) -> None:
+    """A restarted anvil is a new chain (new genesis): clear the rows landed from the old one now,
+    before the sensor compares cursors with a head that starts again at zero."""
+    from orderflow_dagster.ingest import Ingestor
+    from orderflow_dagster.warehouse.db import connect
+
+    with connect(database_url, autocommit=True) as conn:
+        Ingestor(settings, database_url).check_chain(conn)
+
+
 def _dagster_env(settings: Settings, database_url: str) -> dict[str, str]:
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
@@ -65,6 +75,23 @@ def _dagster_env(settings: Settings, database_url: str) -> dict[str, str]:
     env.update(DATABASE_URL=database_url, DAGSTER_HOME=str(home))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
+
+
+def _cancel_orphaned_runs(settings: Settings, env: dict[str, str]) -> int:
+    """Runs a previous `orderflow up` left queued or running (it was stopped, so their processes are
+    gone) would hold the run queue's slots forever: mark them canceled before the daemon starts."""
+    import dagster as dg
+
+    orphaned = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+                dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+    os.environ["DATABASE_URL"] = env["DATABASE_URL"]  # dagster.yaml reads the storage URL from it
+    with dg.DagsterInstance.from_config(str(settings.dagster_home)) as instance:
+        records = instance.get_run_records(dg.RunsFilter(statuses=orphaned))
+        for record in records:
+            instance.report_run_canceled(record.dagster_run, message="left unfinished by a previous `orderflow up`")
+    if records:
+        print(f"dagster      canceled {len(records)} run(s) left unfinished by the previous session")
+    return len(records)
 
 
 def _spawn(cmd: list[str], env: dict, log_path: Path, stack: contextlib.ExitStack) -> subprocess.Popen:
@@ -92,6 +119,11 @@ def run_up(settings: Settings) -> int:
     from orderflow_dagster.status import collect_status
     from orderflow_dagster.warehouse.migrate import apply_migrations
 
+    from orderflow_dagster.trading.config import load_trading_settings
+
+    # Bad trading settings stop start-up here, with the variable named, rather than later
+    # inside Dagster's code server where a new user would not look.
+    trading = load_trading_settings()
     settings.orderflow_home.mkdir(parents=True, exist_ok=True)
     bindir = Path(sys.executable).parent
     with contextlib.ExitStack() as stack:
@@ -100,9 +132,11 @@ def run_up(settings: Settings) -> int:
         print(f"migrations   {len(applied)} applied" if applied else "migrations   up to date")
         if settings.uses_local_chain:
             _start_local_chain(settings, stack)
+            _forget_previous_local_chain(settings, database_url)
         else:
             print(f"chain        {redact_url(settings.rpc_url)} (live Polygon)")
         env = _dagster_env(settings, database_url)
+        _cancel_orphaned_runs(settings, env)
         logs = settings.orderflow_home
         workspace = str(REPO_ROOT / "workspace.yaml")
         daemon = _spawn([str(bindir / "dagster-daemon"), "run", "-w", workspace], env, logs / "daemon.log", stack)
@@ -110,6 +144,8 @@ def run_up(settings: Settings) -> int:
                      env, logs / "webserver.log", stack)
         print(f"dagster UI   http://127.0.0.1:{settings.dagster_port}  (logs in {logs}/daemon.log, webserver.log)")
         print("ingesting    Polymarket V1+V2 exchanges, ConditionalTokens, NegRiskAdapter; sensor chain_head_sensor is on")
+        mode = "PAPER trading" if trading.enable_paper_trading else "LIVE trading (real orders)"
+        print(f"trading      {mode}; signals need rated wallets (>= 20 resolved markets each)")
         print("Ctrl-C stops everything started here.")
         try:
             while True:

@@ -91,3 +91,16 @@ def test_backfill_partition_replaces_its_chunk(anvil, replayer, db_url, instance
         modes = {m for (m,) in conn.execute("SELECT mode FROM ingest_ranges").fetchall()}
         last = conn.execute("SELECT max(to_block) FROM ingest_ranges").fetchone()[0]
     assert modes == {"backfill"} and last == head - 5
+
+
+def test_sensor_asks_for_a_repair_run_when_even_the_database_is_past_the_head(anvil, replayer, db_url, instance):
+    from orderflow_dagster.ingest import Ingestor
+    from tests.integration.conftest import ingest_settings
+
+    replayer.random_activity(12)
+    Ingestor(ingest_settings(anvil.url, db_url), db_url).follow()
+    replayer.rpc("anvil_rollback", 6)  # the chain is now shorter than what the database landed
+    head = int(replayer.rpc("eth_blockNumber"), 16)
+    resource = ChainIngestion(database_url=db_url, rpc_url=anvil.url, start_block=0)
+    result, _ = _evaluate(instance, resource)
+    assert result.run_requests[0].run_key == f"follow-{head}-{head}"

@@ -44,3 +44,11 @@ def test_cli_exits_2_with_the_message(monkeypatch, capsys):
     monkeypatch.setenv("RPC_MAX_RETRIES", "-3")
     assert main(["status"]) == 2
     assert "RPC_MAX_RETRIES" in capsys.readouterr().err
+
+
+def test_up_refuses_bad_trading_settings_before_starting_anything(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("ORDERFLOW_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("KELLY_FRACTION", "1.5")
+    assert main(["up"]) == 2
+    assert "KELLY_FRACTION" in capsys.readouterr().err
+    assert not (tmp_path / "home").exists()  # nothing was started or created

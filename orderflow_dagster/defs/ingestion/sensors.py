@@ -62,6 +62,10 @@ def chain_head_sensor(context: dg.SensorEvaluationContext, ingestion: ChainInges
     if waiting:
         return dg.SkipReason(f"follow run {waiting[0].dagster_run.run_id[:8]} not started yet; it will reach the head")
 
+    if next_block > head + 1:
+        # Even the database is past the head: the chain went backwards (a reorg to a shorter
+        # chain, or a restarted local chain). A follow run compares hashes and repairs.
+        next_block = head
     plan = plan_follow_request(next_block, head, settings.partition_size_blocks, settings.max_blocks_per_run)
     if plan is None:
         return dg.SkipReason(f"no new blocks (head {head}, next {next_block})")
