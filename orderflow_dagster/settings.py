@@ -123,11 +123,15 @@ class Settings(BaseSettings):
 _SECRET_VARS = {"DATABASE_URL", "POLYGON_RPC_URL"}
 
 
-def _explain(err: ValidationError) -> str:
-    lines = ["Invalid configuration:"]
+def explain_validation_error(err: ValidationError, title: str, secret_vars: set[str]) -> str:
+    """A pydantic error as one line per variable, naming it; secret values are never echoed."""
+    lines = [title]
     for e in err.errors():
         var = "_".join(str(p) for p in e["loc"]).upper()
-        shown = "<hidden>" if var in _SECRET_VARS else repr(os.environ.get(var, "<unset>"))
+        if not var:  # a model-level rule: its message names the variables
+            lines.append(f"  {str(e.get('ctx', {}).get('error', e['msg']))}")
+            continue
+        shown = "<hidden>" if var in secret_vars else repr(os.environ.get(var, "<unset>"))
         lines.append(f"  {var}={shown}: {e['msg']}")
     return "\n".join(lines)
 
@@ -137,7 +141,7 @@ def load_settings(**overrides) -> Settings:
     try:
         return Settings(**overrides)
     except ValidationError as err:
-        raise ConfigError(_explain(err)) from None
+        raise ConfigError(explain_validation_error(err, "Invalid configuration:", _SECRET_VARS)) from None
 
 
 @lru_cache(maxsize=1)

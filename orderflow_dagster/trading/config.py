@@ -10,14 +10,13 @@ a key, and MAX_POSITION_USD / MAX_DAILY_LOSS set explicitly rather than left at 
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from orderflow_dagster.settings import ConfigError
+from orderflow_dagster.settings import ConfigError, explain_validation_error
 
 PUBLIC_CLOB_URL = "https://clob.polymarket.com"
 _HEX_KEY = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
@@ -158,21 +157,9 @@ _SECRET_FIELDS = {
 }
 
 
-def _explain(err: ValidationError) -> str:
-    lines = ["Invalid trading configuration:"]
-    for e in err.errors():
-        var = "_".join(str(p) for p in e["loc"]).upper()
-        if not var:  # a model-level rule: its message names the variables
-            lines.append(f"  {str(e.get('ctx', {}).get('error', e['msg']))}")
-            continue
-        shown = "<hidden>" if var in _SECRET_FIELDS else repr(os.environ.get(var, "<unset>"))
-        lines.append(f"  {var}={shown}: {e['msg']}")
-    return "\n".join(lines)
-
-
 def load_trading_settings(**overrides) -> TradingSettings:
     """Read trading settings from the environment; exit with a message naming the bad variable."""
     try:
         return TradingSettings(**overrides)
     except ValidationError as err:
-        raise ConfigError(_explain(err)) from None
+        raise ConfigError(explain_validation_error(err, "Invalid trading configuration:", _SECRET_FIELDS)) from None
