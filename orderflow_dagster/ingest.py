@@ -189,11 +189,11 @@ class Ingestor:
 
     # -- landing ---------------------------------------------------------------------------
     def _fetch_ranges(self, start: int, end: int) -> Iterator[list]:  # [a, b, raw log frame, end header]
-        # as_frames: each response body is parsed by polars straight into a raw log frame, inside
-        # the RPC retry loop (no Python dict per log; see benchmarks/bench_ingest.py for the numbers).
+        # Each response body is parsed by polars straight into a raw log frame, inside the RPC
+        # retry loop (no Python dict per log; see benchmarks/bench_ingest.py for the numbers).
         for a, b, logs in iter_log_ranges(
             self.client, start, end, self.addresses, self.topics,
-            spans=self.spans, concurrency=self.settings.rpc_concurrency, as_frames=True,
+            spans=self.spans, concurrency=self.settings.rpc_concurrency,
         ):
             # The end block's header is read after its logs: if a reorg lands in between, the
             # stored hash is stale and the next follow tick repairs the range.

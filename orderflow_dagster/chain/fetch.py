@@ -50,22 +50,18 @@ def plan_ranges(from_block: int, to_block: int, span: int, count: int) -> list[t
     return out
 
 
-def _get_logs_splitting(client: RpcClient, a: int, b: int, addresses, topics, as_frames: bool = False):
-    """Logs of [a, b]; a range the node refuses is split in halves. Returns (logs, split?).
-
-    as_frames: logs as one raw polars frame (RpcClient.get_logs_frame) instead of a list of dicts.
-    """
+def _get_logs_splitting(client: RpcClient, a: int, b: int, addresses, topics) -> tuple[pl.DataFrame, bool]:
+    """Logs of [a, b] as one raw frame; a range the node refuses is split in halves. Returns (logs, split?)."""
     try:
-        get = client.get_logs_frame if as_frames else client.get_logs
-        return get(a, b, addresses, topics), False
+        return client.get_logs_frame(a, b, addresses, topics), False
     except RangeTooLarge:
         if a == b:
             raise
         mid = (a + b) // 2
         log.info("eth_getLogs range %d-%d too large, splitting", a, b)
-        left, _ = _get_logs_splitting(client, a, mid, addresses, topics, as_frames)
-        right, _ = _get_logs_splitting(client, mid + 1, b, addresses, topics, as_frames)
-        return (pl.concat([left, right]) if as_frames else left + right), True
+        left, _ = _get_logs_splitting(client, a, mid, addresses, topics)
+        right, _ = _get_logs_splitting(client, mid + 1, b, addresses, topics)
+        return pl.concat([left, right]), True
 
 
 def iter_log_ranges(
@@ -77,12 +73,11 @@ def iter_log_ranges(
     *,
     spans: SpanController | None = None,
     concurrency: int = 4,
-    as_frames: bool = False,
-) -> Iterator[tuple[int, int, list[dict]]]:
+) -> Iterator[tuple[int, int, pl.DataFrame]]:
     """Yield (a, b, logs) for consecutive ranges covering [from_block, to_block], in order.
 
-    as_frames: logs come as raw polars frames, parsed from the response body in the fetch threads
-    (the ingest path: no Python dict per log); otherwise as lists of dicts.
+    Logs come as raw polars frames, parsed from the response body in the fetch threads (no
+    Python dict per log).
     """
     spans = spans or SpanController()
     next_block = from_block
@@ -96,7 +91,7 @@ def iter_log_ranges(
             nonlocal next_block
             while next_block <= to_block and len(inflight) < concurrency:
                 (a, b), = plan_ranges(next_block, to_block, spans.span, 1)
-                inflight.append((a, b, pool.submit(_get_logs_splitting, client, a, b, addresses, topics, as_frames)))
+                inflight.append((a, b, pool.submit(_get_logs_splitting, client, a, b, addresses, topics)))
                 next_block = b + 1
 
         top_up()
@@ -109,23 +104,9 @@ def iter_log_ranges(
             del logs
 
 
-def fill_block_timestamps(client: RpcClient, logs: list[dict], concurrency: int = 4) -> None:
-    """Add blockTimestamp to logs from nodes that do not return it (one header per block)."""
-    missing = sorted({lg["blockNumber"] for lg in logs if not lg.get("blockTimestamp")})
-    if not missing:
-        return
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="headers") as pool:
-        headers = dict(zip(missing, pool.map(lambda n: client.get_block(int(n, 16)), missing)))
-    for lg in logs:
-        if not lg.get("blockTimestamp"):
-            header = headers.get(lg["blockNumber"])
-            if header is not None:
-                lg["blockTimestamp"] = header["timestamp"]
-
-
 def fill_block_timestamps_frame(client: RpcClient, logs: pl.DataFrame, concurrency: int = 4) -> pl.DataFrame:
-    """fill_block_timestamps for a raw log frame (iter_log_ranges(as_frames=True)): returns the
-    frame with blockTimestamp read from the headers of blocks whose logs lack it."""
+    """The raw log frame with blockTimestamp read from the headers of blocks whose logs lack it
+    (nodes that do not return it in eth_getLogs; one header per block)."""
     ts = pl.col("blockTimestamp")
     missing_mask = ts.is_null() | (ts.str.len_bytes() == 0)  # the length check is cheaper than == ""
     if logs.height == 0 or not logs.select(missing_mask.any()).item():

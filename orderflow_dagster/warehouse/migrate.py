@@ -34,8 +34,3 @@ def apply_migrations(url: str, migrations_dir: Path = MIGRATIONS_DIR) -> list[st
     for mid in applied:
         log.info("applied migration %s", mid)
     return applied
-
-
-def pending_migrations(url: str, migrations_dir: Path = MIGRATIONS_DIR) -> list[str]:
-    backend = get_backend(_yoyo_url(url))
-    return [m.id for m in backend.to_apply(read_migrations(str(migrations_dir)))]

@@ -77,7 +77,7 @@ def test_null_result_is_no_logs():
 def test_refused_range_is_split_and_frames_joined():
     too_many = orjson.dumps({"jsonrpc": "2.0", "id": 1, "error": {"code": -32005, "message": "too many results"}})
     client = client_with(too_many, answer(LOGS[:1]), answer(LOGS[1:]))
-    (a, b, frame), = list(iter_log_ranges(client, 10, 12, [], [], concurrency=1, as_frames=True))
+    (a, b, frame), = list(iter_log_ranges(client, 10, 12, [], [], concurrency=1))
     assert (a, b) == (10, 12) and frame.get_column("logIndex").to_list() == ["0x0", "0x1", "0x2"]
 
 
