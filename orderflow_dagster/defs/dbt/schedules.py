@@ -5,6 +5,7 @@ from dagster_dbt import build_dbt_asset_selection
 
 from orderflow_dagster.defs.dbt.assets import DBT_TAG, orderflow_dbt_models
 from orderflow_dagster.defs.ingestion.assets import raw_asset_key
+from orderflow_dagster.defs.ingestion.sensors import WAITING_RUN_STATUSES
 from orderflow_dagster.settings import get_settings
 
 scoring_job = dg.define_asset_job(
@@ -43,7 +44,6 @@ scoring_schedule = dg.ScheduleDefinition(
 )
 
 WALLET_STATS = dg.AssetKey(["orderflow_wallet_stats"])
-_WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
 
 
 @dg.sensor(name="trades_after_ingestion", jobs=[trades_job, scoring_job], minimum_interval_seconds=5,
@@ -58,13 +58,13 @@ def trades_after_ingestion(context: dg.SensorEvaluationContext):
     if context.cursor and int(context.cursor) >= latest:
         return dg.SkipReason("no new fills since the last refresh")
     busy = context.instance.get_run_records(
-        dg.RunsFilter(job_name=scoring_job.name, statuses=[*_WAITING, dg.DagsterRunStatus.STARTED]), limit=1
+        dg.RunsFilter(job_name=scoring_job.name, statuses=[*WAITING_RUN_STATUSES, dg.DagsterRunStatus.STARTED]), limit=1
     )
     never_scored = not context.instance.fetch_materializations(WALLET_STATS, limit=1).records
     if never_scored and not busy:
         context.update_cursor(str(latest))
         return dg.RunRequest(run_key=f"first-scoring-{latest}", job_name=scoring_job.name)
-    waiting = context.instance.get_run_records(dg.RunsFilter(job_name=trades_job.name, statuses=_WAITING), limit=1)
+    waiting = context.instance.get_run_records(dg.RunsFilter(job_name=trades_job.name, statuses=WAITING_RUN_STATUSES), limit=1)
     if waiting or busy:
         return dg.SkipReason("a trades refresh or a scoring run is already waiting or running")
     context.update_cursor(str(latest))

@@ -20,7 +20,8 @@ from orderflow_dagster.warehouse.db import connect
 from orderflow_dagster.warehouse.landing import read_cursor
 
 FOLLOW_TAG = "orderflow/ingest"
-_WAITING = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
+# Runs requested but not yet executing: a sensor that sees one waits rather than queue another.
+WAITING_RUN_STATUSES = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
 
 
 def plan_follow_request(next_block: int, head: int, partition_size: int, max_blocks: int) -> tuple[int, int, str] | None:
@@ -57,7 +58,7 @@ def chain_head_sensor(context: dg.SensorEvaluationContext, ingestion: ChainInges
         next_block = landed if landed is not None else ingestion.ingestor().default_start_block(head)
 
     waiting = context.instance.get_run_records(
-        dg.RunsFilter(statuses=_WAITING, tags={FOLLOW_TAG: "follow"}), limit=1
+        dg.RunsFilter(statuses=WAITING_RUN_STATUSES, tags={FOLLOW_TAG: "follow"}), limit=1
     )
     if waiting:
         return dg.SkipReason(f"follow run {waiting[0].dagster_run.run_id[:8]} not started yet; it will reach the head")
