@@ -58,6 +58,19 @@ def cmd_status(args, settings) -> int:
     return 0
 
 
+def cmd_fast_path(args, settings) -> int:
+    import threading
+
+    from orderflow_dagster.fastpath import run_fast_path
+
+    stop = threading.Event()
+    try:
+        run_fast_path(settings, _database_url(settings), stop, args.poll or settings.fast_path_poll_seconds)
+    except KeyboardInterrupt:
+        stop.set()
+    return 0
+
+
 def cmd_up(args, settings) -> int:
     from orderflow_dagster.up import run_up
 
@@ -73,10 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--from-block", type=int, required=True)
     ing.add_argument("--to-block", required=True, help="a block number or 'latest'")
     sub.add_parser("status", help="cursor, lag to head, rows per table, last reorg")
+    fp = sub.add_parser("fast-path", help="land each new block and trade on it at once (what `up` runs), until Ctrl-C")
+    fp.add_argument("--poll", type=float, default=None, help="seconds between head polls (FAST_PATH_POLL_SECONDS)")
     return p
 
 
-COMMANDS = {"up": cmd_up, "migrate": cmd_migrate, "ingest": cmd_ingest, "status": cmd_status}
+COMMANDS = {"fast-path": cmd_fast_path, "up": cmd_up, "migrate": cmd_migrate, "ingest": cmd_ingest, "status": cmd_status}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # Dagster
     dagster_port: Annotated[int, Field(ge=1, le=65535)] = 3000
     sensor_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = 5
+    # The fast path (fastpath.py): `orderflow up` lands each block and trades on it at once
+    fast_path: bool = True
+    fast_path_poll_seconds: Annotated[float, Field(ge=0.05, le=60)] = 0.5
 
     @field_validator("polygon_rpc_url")
     @classmethod

@@ -77,9 +77,11 @@ create or replace aggregate {{ target.schema }}.orderflow_position(numeric, nume
 create or replace function {{ target.schema }}.orderflow_normal_cdf(x double precision)
 returns double precision
 language sql immutable parallel safe as $fn$
-    select 0.5 * (1 + sign(x) * (1 - t * (0.254829592 + t * (-0.284496736 + t * (1.421413741
-               + t * (-1.453152027 + t * 1.061405429)))) * exp(-x * x / 2)))
-    from (select 1 / (1 + 0.3275911 * abs(x) / sqrt(2.0)) as t) as s
+    select 0.5 * (1 + sign(s.x) * (1 - t * (0.254829592 + t * (-0.284496736 + t * (1.421413741
+               + t * (-1.453152027 + t * 1.061405429)))) * exp(-s.x * s.x / 2)))
+    from (select 1 / (1 + 0.3275911 * abs(x) / sqrt(2.0)) as t,
+                 -- beyond |x| = 30 the cdf is 0 or 1 in double precision; Postgres raises on exp underflow
+                 least(greatest(x, -30), 30) as x) as s
 $fn$;
 
 create table if not exists {{ target.schema }}.orderflow_incremental_state (

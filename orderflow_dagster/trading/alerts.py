@@ -133,6 +133,12 @@ class DiscordAlerter:
 
 # --- what the alerts say (signal and position fields only) ----------------------------------
 
+def make_alerter(cfg) -> DiscordAlerter:
+    """The alerter TradingSettings ask for (disabled without DISCORD_WEBHOOK_URL)."""
+    url = cfg.discord_webhook_url.get_secret_value() if cfg.discord_webhook_url else None
+    return DiscordAlerter(url, secrets=cfg.secret_values())
+
+
 def _money(x) -> str:
     return f"${float(x):,.2f}"
 

@@ -6,6 +6,7 @@ stand-ins with exactly these names until the dbt models exist):
   orderflow_trades            tx_hash, log_index, block_number, "timestamp", wallet_address,
                               condition_id, token_id, outcome_index, outcome_name, side
                               ('BUY'/'SELL'), price, shares, usdc_amount, neg_risk
+  int_trades_since_refresh    the same columns, for fills landed since orderflow_trades' last refresh
   orderflow_wallet_stats      wallet_address, reputation_score, trader_tier, resolved_markets,
                               avg_trade_size_usd, is_market_maker
   orderflow_market_outcomes   condition_id, title, question, is_resolved, payout_numerators, resolved_at,
@@ -72,6 +73,9 @@ class Candidate:
     market: MarketView
 
 
+_TRADE_COLUMNS = ('tx_hash, log_index, block_number, "timestamp", wallet_address, condition_id, token_id, '
+                  "outcome_index, outcome_name, side, price, shares, usdc_amount, neg_risk")
+
 _CANDIDATES_SQL = """
 SELECT t.tx_hash, t.log_index, t.block_number, t."timestamp", lower(t.wallet_address) AS wallet,
        t.condition_id, t.token_id, t.outcome_index, t.outcome_name, upper(t.side) AS side,
@@ -88,11 +92,14 @@ SELECT t.tx_hash, t.log_index, t.block_number, t."timestamp", lower(t.wallet_add
                 (SELECT ct.token_id FROM raw_condition_tokens ct
                   WHERE ct.condition_id = t.condition_id AND ct.outcome_index = 1 - t.outcome_index
                   LIMIT 1)) AS other_token_id
-FROM orderflow_trades t
+FROM (SELECT {cols} FROM orderflow_trades
+      UNION ALL  -- fills landed since the last dbt refresh: tradable at once (the fast path)
+      SELECT {cols} FROM int_trades_since_refresh) t
 JOIN orderflow_wallet_stats w ON lower(w.wallet_address) = lower(t.wallet_address)
 LEFT JOIN orderflow_market_outcomes m ON m.condition_id = t.condition_id
 LEFT JOIN raw_market_metadata md ON md.condition_id = t.condition_id
 WHERE t."timestamp" > now() - make_interval(secs => %(lookback)s)
+  AND t.condition_id IS NOT NULL  -- a new market's token is mapped by the next refresh
   AND w.reputation_score IS NOT NULL
   AND (
         (upper(t.side) = 'BUY' AND (
@@ -109,7 +116,7 @@ WHERE t."timestamp" > now() - make_interval(secs => %(lookback)s)
            AND s.trigger_wallet = lower(t.wallet_address))
 ORDER BY t."timestamp", t.block_number, t.log_index
 LIMIT %(limit)s
-"""
+""".replace("{cols}", _TRADE_COLUMNS)
 
 
 def _f(x) -> float | None:

@@ -104,3 +104,28 @@ def test_sensor_asks_for_a_repair_run_when_even_the_database_is_past_the_head(an
     resource = ChainIngestion(database_url=db_url, rpc_url=anvil.url, start_block=0)
     result, _ = _evaluate(instance, resource)
     assert result.run_requests[0].run_key == f"follow-{head}-{head}"
+
+
+def test_fast_path_landings_show_in_dagster_and_the_sensor_does_not_repeat_them(anvil, replayer, db_url, instance):
+    from orderflow_dagster.defs.dbt.schedules import trades_after_ingestion
+    from orderflow_dagster.defs.ingestion.runless import report_landing
+    from orderflow_dagster.ingest import Ingestor
+    from tests.integration.conftest import ingest_settings
+
+    replayer.random_activity(5)
+    resource = ChainIngestion(database_url=db_url, rpc_url=anvil.url, start_block=0)
+    _, ctx = _evaluate(instance, resource)  # the sensor's cursor is now past today's head
+    replayer.random_activity(4)
+    head = int(replayer.rpc("eth_blockNumber"), 16)
+    result = Ingestor(ingest_settings(anvil.url, db_url), db_url).follow()  # what the fast path does
+    report_landing(instance, result, 100_000)
+
+    # the sensor's own cursor is behind, the database's is at the head: no run for landed blocks
+    again, _ = _evaluate(instance, resource, cursor=ctx.cursor)
+    assert isinstance(again, dg.SkipReason) and "no new blocks" in again.skip_message, again
+    event = instance.get_latest_materialization_event(raw_asset_key("raw_order_fills"))
+    md = event.asset_materialization.metadata
+    assert event.run_id == "" and md["to_block"].value == head and md["fills"].value == result.fills > 0
+    assert event.asset_materialization.partition == chunk_key(0, 100_000)
+    # and the trades refresh sensor sees the landing like a run's
+    assert isinstance(trades_after_ingestion(dg.build_sensor_context(instance=instance)), dg.RunRequest)

@@ -1,6 +1,6 @@
 """Trading test world: STAND-INS for the dbt models, markets on the CLOB stand-in, trade helpers.
 
-!! orderflow_trades, orderflow_wallet_stats and orderflow_market_outcomes are built by dbt
+!! orderflow_trades, int_trades_since_refresh, orderflow_wallet_stats and orderflow_market_outcomes are built by dbt
 (issue 4). Until those models exist in a test database, `StandInWorld` creates minimal tables
 with the column names trading reads (listed in orderflow_dagster/trading/sources.py) so the
 trading tests run on real Postgres without dbt. Nothing here is used outside tests.
@@ -28,6 +28,7 @@ CREATE TABLE orderflow_trades (
     shares numeric(20,6) NOT NULL, usdc_amount numeric(20,6) NOT NULL, neg_risk boolean NOT NULL DEFAULT false,
     PRIMARY KEY (tx_hash, log_index)
 );
+CREATE VIEW int_trades_since_refresh AS SELECT * FROM orderflow_trades WHERE false;
 CREATE TABLE orderflow_wallet_stats (
     wallet_address text PRIMARY KEY, reputation_score numeric(6,3), trader_tier text NOT NULL, win_rate numeric,
     total_trades integer, total_pnl_usd numeric, last_trade_at timestamptz, resolved_markets integer,

@@ -68,7 +68,7 @@ def chain_logs(context: dg.AssetExecutionContext, config: IngestConfig, ingestio
         raise dg.Failure(f"unknown ingest mode {config.mode!r} (expected 'follow' or 'backfill')")
     context.log.info(_summary(result))
     for table in [*RAW_TABLES, "raw_quarantine"]:
-        yield dg.MaterializeResult(asset_key=raw_asset_key(table), metadata=_metadata(result, table))
+        yield dg.MaterializeResult(asset_key=raw_asset_key(table), metadata=landing_metadata(result, table))
 
 
 def _summary(r: IngestResult) -> str:
@@ -81,7 +81,7 @@ def _summary(r: IngestResult) -> str:
     )
 
 
-def _metadata(r: IngestResult, table: str) -> dict:
+def landing_metadata(r: IngestResult, table: str) -> dict:
     md = {
         "mode": r.mode,
         "rows_landed": dg.MetadataValue.int(r.rows.get(table, 0)),

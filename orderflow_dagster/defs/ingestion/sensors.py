@@ -50,11 +50,12 @@ def chain_head_sensor(context: dg.SensorEvaluationContext, ingestion: ChainInges
 
     # A sensor cursor past the head means the chain went backwards (a restarted local chain or
     # a reorg to a shorter chain): start again from what the database has landed.
+    # The database cursor counts too: the fast path (fastpath.py) may have landed past our cursor.
+    with connect(settings.require_database_url(), autocommit=True) as conn:
+        landed = read_cursor(conn, settings.chain_id)
     if context.cursor and int(context.cursor) <= head + 1:
-        next_block = int(context.cursor)
+        next_block = max(int(context.cursor), landed or 0)
     else:
-        with connect(settings.require_database_url(), autocommit=True) as conn:
-            landed = read_cursor(conn, settings.chain_id)
         next_block = landed if landed is not None else ingestion.ingestor().default_start_block(head)
 
     waiting = context.instance.get_run_records(

@@ -4,7 +4,7 @@
 import dagster as dg
 
 from orderflow_dagster.settings import ConfigError, load_settings
-from orderflow_dagster.trading.alerts import DiscordAlerter
+from orderflow_dagster.trading.alerts import DiscordAlerter, make_alerter
 from orderflow_dagster.trading.brokers import Broker, LiveTradingRefused, make_broker
 from orderflow_dagster.trading.config import TradingSettings, load_trading_settings
 
@@ -36,5 +36,4 @@ class Trading(dg.ConfigurableResource):
 
     @staticmethod
     def alerter(cfg: TradingSettings) -> DiscordAlerter:
-        url = cfg.discord_webhook_url.get_secret_value() if cfg.discord_webhook_url else None
-        return DiscordAlerter(url, secrets=cfg.secret_values())
+        return make_alerter(cfg)
