@@ -9,7 +9,7 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -path dbt_project/logs -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.md' -o -name '*.csv' \) -print)
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: install up test test-unit test-integration bench-ingest bench-dbt migrate status clean lint
+.PHONY: install up test test-unit test-integration bench-ingest bench-dbt bench-latency migrate status clean lint
 
 install: $(STAMP) $(ANVIL) $(MANIFEST)
 
@@ -45,6 +45,9 @@ bench-ingest: install  ## 1M OrderFilled logs: decode+land vs naive web3.py vs C
 
 bench-dbt: install  ## 5M synthetic fills COPYed into raw: full dbt build vs incremental after 50k more
 	$(BIN)/python -m benchmarks.bench_dbt
+
+bench-latency: install  ## `orderflow up` on a 2 s chain: whale fill's block time -> our paper position, p50/p95
+	$(BIN)/python -m benchmarks.bench_latency
 
 migrate: install
 	$(BIN)/orderflow migrate

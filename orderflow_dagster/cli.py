@@ -20,10 +20,10 @@ def _database_url(settings) -> str:
         return settings.database_url
     from orderflow_dagster.warehouse.embedded import EmbeddedPostgres
 
-    pg = EmbeddedPostgres(settings.embedded_pg_dir)
-    if not pg.is_running():
+    url = EmbeddedPostgres(settings.embedded_pg_dir).running_url()
+    if url is None:
         raise ConfigError("DATABASE_URL is not set and the embedded Postgres is not running (start it with `make up`)")
-    return pg.url
+    return url
 
 
 def cmd_migrate(args, settings) -> int:

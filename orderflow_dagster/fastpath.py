@@ -41,7 +41,18 @@ class FastPathStats:
     errors: int = 0
     last_error: str | None = None
     last_block: int | None = None
+    waiting_for_models: bool = False
     reports: list[RunReport] = field(default_factory=list, repr=False)
+
+
+TRADING_READS = ("orderflow_trades", "int_trades_since_refresh", "orderflow_wallet_stats", "orderflow_market_outcomes")
+
+
+def models_built(conn) -> bool:
+    """Whether dbt has built every model the executor reads (not yet on a new install)."""
+    row = conn.execute("SELECT bool_and(to_regclass(t) IS NOT NULL) FROM unnest(%s::text[]) AS t",
+                       (list(TRADING_READS),)).fetchone()
+    return bool(row[0])
 
 
 class FastPath:
@@ -81,6 +92,12 @@ class FastPath:
 
     def trade(self) -> RunReport:
         with connect(self.database_url, autocommit=True) as conn:
+            if not models_built(conn):
+                if not self.stats.waiting_for_models:
+                    log.info("fast path: landing only until dbt has built the models trading reads (first scoring)")
+                self.stats.waiting_for_models = True
+                return RunReport()
+            self.stats.waiting_for_models = False
             our = getattr(self.broker, "addresses", frozenset())
             return Executor(conn, self.trading, self.broker, self.alerter, our_wallets=our).run()
 
@@ -104,20 +121,22 @@ class FastPath:
         return self.stats
 
 
-def run_fast_path(settings: Settings, database_url: str, stop: threading.Event, poll_seconds: float) -> FastPathStats:
-    """The loop with its landings reported to Dagster (DAGSTER_HOME's instance) when one is configured."""
+def run_fast_path(settings: Settings, database_url: str, stop: threading.Event, poll_seconds: float,
+                  dagster_home: str | None = None) -> FastPathStats:
+    """The loop, its landings reported to the Dagster instance in dagster_home (default: $DAGSTER_HOME) if any."""
     import os
 
     from orderflow_dagster.trading.config import load_trading_settings
 
     on_landed = None
     instance = None
-    if os.environ.get("DAGSTER_HOME"):
+    dagster_home = dagster_home or os.environ.get("DAGSTER_HOME")
+    if dagster_home:
         import dagster as dg
 
         from orderflow_dagster.defs.ingestion.runless import report_landing
 
-        instance = dg.DagsterInstance.get()
+        instance = dg.DagsterInstance.from_config(dagster_home)
         on_landed = lambda result: report_landing(instance, result, settings.partition_size_blocks)  # noqa: E731
     fast = FastPath(settings, load_trading_settings(), database_url, on_landed=on_landed)
     log.info("fast path: polling the head every %.2f s", poll_seconds)

@@ -67,6 +67,24 @@ def _forget_previous_local_chain(settings: Settings, database_url: str) -> None:
         Ingestor(settings, database_url).check_chain(conn)
 
 
+def _start_fast_path(settings: Settings, database_url: str, stack: contextlib.ExitStack) -> None:
+    """Each new block landed and traded on at once (fastpath.py); the sensor path stays as the safety net."""
+    import logging
+
+    from orderflow_dagster.fastpath import run_fast_path
+
+    logging.getLogger("orderflow_dagster.ingest").setLevel(logging.WARNING)  # a line per block; progress says it
+
+    stop = threading.Event()
+    thread = threading.Thread(target=run_fast_path, name="fast-path", daemon=True,
+                              args=(settings, database_url, stop, settings.fast_path_poll_seconds,
+                                    str(settings.dagster_home)))
+    thread.start()
+    stack.callback(lambda: (stop.set(), thread.join(timeout=15)))
+    print(f"fast path    lands each block and trades on it at once (every {settings.fast_path_poll_seconds} s; "
+          "FAST_PATH=false leaves it to the sensor)")
+
+
 def _dagster_env(settings: Settings, database_url: str) -> dict[str, str]:
     home = settings.dagster_home
     home.mkdir(parents=True, exist_ok=True)
@@ -142,6 +160,8 @@ def run_up(settings: Settings) -> int:
         daemon = _spawn([str(bindir / "dagster-daemon"), "run", "-w", workspace], env, logs / "daemon.log", stack)
         web = _spawn([str(bindir / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(settings.dagster_port)],
                      env, logs / "webserver.log", stack)
+        if settings.fast_path:
+            _start_fast_path(settings, database_url, stack)
         print(f"dagster UI   http://127.0.0.1:{settings.dagster_port}  (logs in {logs}/daemon.log, webserver.log)")
         print("ingesting    Polymarket V1+V2 exchanges, ConditionalTokens, NegRiskAdapter; sensor chain_head_sensor is on")
         mode = "PAPER trading" if trading.enable_paper_trading else "LIVE trading (real orders)"

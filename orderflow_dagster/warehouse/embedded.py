@@ -163,6 +163,14 @@ class EmbeddedPostgres:
     def is_running(self) -> bool:
         return self._running_server() is not None
 
+    def running_url(self) -> str | None:
+        """URL of the server another process started in data_dir (e.g. `orderflow up`); None if none runs."""
+        running = self._running_server()
+        if running is None:
+            return None
+        self._port = running.port
+        return self.url
+
     def __enter__(self) -> EmbeddedPostgres:
         self.start()
         return self

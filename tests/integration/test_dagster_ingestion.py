@@ -9,7 +9,7 @@ from orderflow_dagster.defs.ingestion.assets import chain_logs, raw_asset_key
 from orderflow_dagster.defs.ingestion.checks import no_duplicate_fill_keys, no_gaps_in_landed_blocks
 from orderflow_dagster.defs.ingestion.partitions import block_range_partitions, chunk_key
 from orderflow_dagster.defs.ingestion.resources import ChainIngestion
-from orderflow_dagster.defs.ingestion.sensors import chain_head_sensor
+from orderflow_dagster.defs.ingestion.sensors import FAST_PATH_MAX_LAG_BLOCKS, chain_head_sensor
 from orderflow_dagster.warehouse.db import connect
 from tests.integration.chain_truth import canonical_fills, landed_fills
 
@@ -122,10 +122,18 @@ def test_fast_path_landings_show_in_dagster_and_the_sensor_does_not_repeat_them(
 
     # the sensor's own cursor is behind, the database's is at the head: no run for landed blocks
     again, _ = _evaluate(instance, resource, cursor=ctx.cursor)
-    assert isinstance(again, dg.SkipReason) and "no new blocks" in again.skip_message, again
+    assert isinstance(again, dg.SkipReason) and "fast path is landing" in again.skip_message, again
+    replayer.random_activity(2)  # a block or two the fast path has not landed yet: still its job
+    soon, _ = _evaluate(instance, resource, cursor=ctx.cursor)
+    assert isinstance(soon, dg.SkipReason) and "fast path is landing" in soon.skip_message, soon
     event = instance.get_latest_materialization_event(raw_asset_key("raw_order_fills"))
     md = event.asset_materialization.metadata
     assert event.run_id == "" and md["to_block"].value == head and md["fills"].value == result.fills > 0
     assert event.asset_materialization.partition == chunk_key(0, 100_000)
     # and the trades refresh sensor sees the landing like a run's
     assert isinstance(trades_after_ingestion(dg.build_sensor_context(instance=instance)), dg.RunRequest)
+    # a fast path that stopped keeping up (more than FAST_PATH_MAX_LAG_BLOCKS behind) is taken over
+    for _ in range(FAST_PATH_MAX_LAG_BLOCKS):
+        replayer.rpc("evm_mine")
+    late, _ = _evaluate(instance, resource, cursor=ctx.cursor)
+    assert late.run_requests and late.run_requests[0].run_key.startswith(f"follow-{head + 1}-")

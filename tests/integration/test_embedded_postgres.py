@@ -68,8 +68,9 @@ def test_start_reuses_server_still_running(pg_dir: Path) -> None:
         assert not second.started_here
         assert _postmaster_pid(second) == pid
     assert first.is_running()  # leaving the context does not stop a server it did not start
+    assert EmbeddedPostgres(pg_dir).running_url() == url  # what `orderflow status` uses beside `up`
     first.stop()
-    assert not first.is_running()
+    assert not first.is_running() and EmbeddedPostgres(pg_dir).running_url() is None
 
 
 def test_recovers_after_server_killed(pg_dir: Path) -> None:

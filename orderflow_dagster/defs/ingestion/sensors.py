@@ -7,11 +7,12 @@ than queue more (that run will reach the head anyway). run_key = the requested r
 tick evaluated twice launches nothing twice.
 """
 
+import time
 
 import dagster as dg
 
 from orderflow_dagster.chain.rpc import RpcError, TransientRpcError
-from orderflow_dagster.defs.ingestion.assets import chain_logs
+from orderflow_dagster.defs.ingestion.assets import chain_logs, raw_asset_key
 from orderflow_dagster.chain.contracts import CONTRACTS
 from orderflow_dagster.defs.ingestion.partitions import block_range_partitions, chunk_bounds, chunk_key, chunk_keys
 from orderflow_dagster.defs.ingestion.resources import ChainIngestion
@@ -21,7 +22,23 @@ from orderflow_dagster.warehouse.landing import read_cursor
 
 FOLLOW_TAG = "orderflow/ingest"
 # Runs requested but not yet executing: a sensor that sees one waits rather than queue another.
+# The fast path counts as alive while its last landing is this recent and it is this close to the head.
+FAST_PATH_ALIVE_SECONDS = 30.0
+FAST_PATH_MAX_LAG_BLOCKS = 15
 WAITING_RUN_STATUSES = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
+
+
+def _fast_path_keeping_up(instance: dg.DagsterInstance, head: int, next_block: int) -> str | None:
+    """A reason to skip when the fast path (runless landings, fastpath.py) landed lately and keeps up;
+    None otherwise, so the sensor takes over as soon as it stalls or stops."""
+    latest = instance.get_latest_materialization_event(raw_asset_key("raw_order_fills"))
+    if latest is None or latest.run_id:
+        return None
+    age = time.time() - latest.timestamp
+    lag = head - next_block + 1
+    if age <= FAST_PATH_ALIVE_SECONDS and lag <= FAST_PATH_MAX_LAG_BLOCKS:
+        return f"the fast path is landing (last landing {age:.0f} s ago, {max(lag, 0)} blocks behind the head)"
+    return None
 
 
 def plan_follow_request(next_block: int, head: int, partition_size: int, max_blocks: int) -> tuple[int, int, str] | None:
@@ -63,6 +80,10 @@ def chain_head_sensor(context: dg.SensorEvaluationContext, ingestion: ChainInges
     )
     if waiting:
         return dg.SkipReason(f"follow run {waiting[0].dagster_run.run_id[:8]} not started yet; it will reach the head")
+
+    fast = _fast_path_keeping_up(context.instance, head, next_block)
+    if fast:
+        return dg.SkipReason(fast)
 
     if next_block > head + 1:
         # Even the database is past the head: the chain went backwards (a reorg to a shorter
