@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--buys", type=int, default=30)
     ap.add_argument("--spacing", type=float, default=3.0, help="seconds between whale buys")
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so `finally` stops the `orderflow up` it started
 
     home = Path(tempfile.mkdtemp(prefix="orderflow-latency-"))
     with AnvilNode(block_time=2.0) as node, Replayer(node.url, seed=11) as chain, ClobServer() as clob:
