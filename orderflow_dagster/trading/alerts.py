@@ -7,7 +7,8 @@ sends (JSON body, else the Retry-After header), all within a per-message deadlin
 waits a bounded time at the end of a run so queued messages get out before the process ends.
 
 Texts come from formatters that use signal and position fields only; every configured secret
-(key, CLOB credentials, the webhook URL itself) is also scrubbed from the text before sending.
+(key, CLOB credentials, the webhook URL itself) is also scrubbed from the text before sending,
+and from httpx's log lines (httpx logs every request's full URL, and the webhook's carries a token).
 """
 
 from __future__ import annotations
@@ -37,6 +38,23 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+class _ScrubSecrets(logging.Filter):
+    """Rewrites a record's message with the registered secrets replaced (installed on httpx's logger)."""
+
+    def __init__(self):
+        super().__init__()
+        self.secrets: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.secrets:
+            record.msg, record.args = scrub(record.getMessage(), self.secrets), ()
+        return True
+
+
+_httpx_scrubber = _ScrubSecrets()
+logging.getLogger("httpx").addFilter(_httpx_scrubber)
+
+
 def _retry_after_seconds(r: httpx.Response) -> float:
     try:
         body = r.json()
@@ -54,7 +72,8 @@ class DiscordAlerter:
     def __init__(self, webhook_url: str | None, secrets: Iterable[str] = (), timeout: float = 5.0,
                  backoff_base: float = BACKOFF_BASE_SECONDS, deadline: float = MESSAGE_DEADLINE_SECONDS):
         self._url = webhook_url
-        self._secrets = [s for s in secrets if s]
+        self._secrets = [s for s in (*secrets, webhook_url) if s]
+        _httpx_scrubber.secrets.update(self._secrets)
         self._queue: queue.Queue[str | None] = queue.Queue(maxsize=QUEUE_SIZE)
         self._timeout = timeout
         self._backoff_base = backoff_base

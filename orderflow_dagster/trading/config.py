@@ -4,17 +4,25 @@ A bad value stops start-up with a `ConfigError` naming the variable. Secrets (th
 CLOB API credentials, the Discord webhook URL, which carries a token) are `SecretStr`: they
 never appear in `repr`, logs or error messages.
 
+Each secret may instead come from a file whose path is in `<NAME>_FILE` (e.g.
+POLYMARKET_PRIVATE_KEY_FILE=/run/secrets/polymarket_key, as Docker and Kubernetes mount secrets);
+setting both is an error.
+
 Live trading needs two explicit switches (ENABLE_PAPER_TRADING=false and ENABLE_LIVE_TRADING=true),
-a key, and MAX_POSITION_USD / MAX_DAILY_LOSS set explicitly rather than left at their defaults.
+a key, and MAX_POSITION_USD / MAX_DAILY_LOSS set explicitly rather than left at their defaults;
+`announce_live_mode` prints a loud banner when it is on.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import re
-from typing import Annotated, Literal
+import sys
+from typing import Annotated, Literal, TextIO
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from orderflow_dagster.settings import ConfigError, explain_validation_error
 
@@ -27,12 +35,48 @@ Fraction01 = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Score = Annotated[float, Field(ge=0, le=10, allow_inf_nan=False)]
 
 
+log = logging.getLogger(__name__)
+
+SECRET_FIELDS = ("polymarket_private_key", "clob_api_key", "clob_api_secret", "clob_api_passphrase",
+                 "discord_webhook_url")
+
+
 class LiveModeError(ValueError):
     """A live-mode precondition is missing; the message names the variables."""
 
 
+class _SecretFiles(PydanticBaseSettingsSource):
+    """<NAME>_FILE: the path of a file holding the secret NAME (surrounding whitespace stripped)."""
+
+    def get_field_value(self, field, field_name):  # abstract in the base; __call__ does the work
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, str]:
+        env = {k.upper(): v for k, v in os.environ.items()}
+        out = {}
+        for name in SECRET_FIELDS:
+            var, file_var = name.upper(), f"{name.upper()}_FILE"
+            path = env.get(file_var)
+            if not path:
+                continue
+            if env.get(var):
+                raise ConfigError(f"Invalid trading configuration:\n  set {var} or {file_var}, not both")
+            try:
+                with open(path, encoding="utf-8") as f:
+                    out[name] = f.read().strip()
+            except OSError as e:
+                raise ConfigError(f"Invalid trading configuration:\n  {file_var}={path!r}: "
+                                  f"cannot read it ({e.strerror})") from None
+        return out
+
+
 class TradingSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):
+        # explicit values, then the environment, then <NAME>_FILE
+        return init_settings, env_settings, _SecretFiles(settings_cls), dotenv_settings, file_secret_settings
 
     # Strategies
     enable_whale_following: bool = True
@@ -151,10 +195,35 @@ class TradingSettings(BaseSettings):
         return out
 
 
-_SECRET_FIELDS = {
-    name.upper() for name, f in TradingSettings.model_fields.items()
-    if "SecretStr" in repr(f.annotation)
-}
+_SECRET_FIELDS = {name.upper() for name in SECRET_FIELDS}
+
+_BANNER_RULE = "!" * 78
+
+
+def live_banner(cfg: TradingSettings) -> str | None:
+    """The loud start-up banner for live trading (None in paper mode). Names no secret."""
+    if not cfg.live:
+        return None
+    from eth_account import Account
+
+    signer = Account.from_key(cfg.polymarket_private_key.get_secret_value()).address
+    lines = [
+        "LIVE TRADING IS ON: real orders, real money",
+        f"CLOB {cfg.clob_api_url} (chain {cfg.chain_id}), signer {signer}, funder {cfg.clob_funder or signer}",
+        f"MAX_POSITION_USD={cfg.max_position_usd:g} MAX_DAILY_LOSS={cfg.max_daily_loss:g} "
+        f"MAX_OPEN_POSITIONS={cfg.max_open_positions} ORDER_TYPE={cfg.order_type}",
+        "to stop: ENABLE_PAPER_TRADING=true (or unset ENABLE_LIVE_TRADING) and restart",
+    ]
+    return "\n".join([_BANNER_RULE, *(f"!!! {line}" for line in lines), _BANNER_RULE])
+
+
+def announce_live_mode(cfg: TradingSettings, stream: TextIO | None = None) -> str | None:
+    """Print the live banner to stderr and log it (a warning); nothing in paper mode."""
+    banner = live_banner(cfg)
+    if banner:
+        print(banner, file=stream or sys.stderr, flush=True)
+        log.warning("%s", banner)
+    return banner
 
 
 def load_trading_settings(**overrides) -> TradingSettings:

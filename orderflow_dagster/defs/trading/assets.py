@@ -4,6 +4,7 @@
 import dagster as dg
 
 from orderflow_dagster.defs.trading.resources import Trading
+from orderflow_dagster.trading.config import live_banner
 from orderflow_dagster.trading.executor import Executor
 from orderflow_dagster.warehouse.db import connect
 
@@ -26,6 +27,8 @@ ALERT_FLUSH_SECONDS = 5.0  # a bounded wait so queued alerts leave before the ru
 )
 def signals_and_executions(context: dg.AssetExecutionContext, trading: Trading) -> dg.MaterializeResult:
     cfg = trading.settings()
+    if cfg.live:  # in the run's event log too, where whoever watches the runs looks
+        context.log.warning(live_banner(cfg))
     broker = trading.broker(cfg)
     alerter = trading.alerter(cfg)
     our_wallets = getattr(broker, "addresses", frozenset())

@@ -1,0 +1,50 @@
+"""deploy/ against real parts: the compose code-server command serves the definitions with
+deploy/dagster.yaml as the instance, on Postgres storage."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from tests.unit.test_deploy_config import BIN, DEPLOY, REPO, load
+
+pytestmark = pytest.mark.integration
+
+
+def test_code_server_as_composed_serves_definitions_with_the_deploy_instance(pg_url, tmp_path):
+    """The compose code-server command (on 127.0.0.1 and a free port), reached through
+    deploy/workspace.yaml's gRPC entry, validates with deploy/dagster.yaml as the instance."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(DEPLOY / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "DATABASE_URL": pg_url}
+    env.pop("ENABLE_PAPER_TRADING", None)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = list(load("docker-compose.yml")["services"]["code-server"]["command"])
+    args[0] = str(BIN / args[0])
+    args[args.index("--host") + 1], args[args.index("--port") + 1] = "127.0.0.1", str(port)
+    workspace = load("workspace.yaml")
+    workspace["load_from"][0]["grpc_server"].update(host="127.0.0.1", port=port)
+    (tmp_path / "workspace.yaml").write_text(yaml.safe_dump(workspace))
+    with open(tmp_path / "code-server.log", "wb") as log:
+        server = subprocess.Popen(args, env=env, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 240
+        while subprocess.run([str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)],
+                             capture_output=True).returncode != 0:
+            assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "code-server.log").read_text()
+            time.sleep(2)
+        done = subprocess.run([str(BIN / "dagster"), "definitions", "validate", "-w", str(tmp_path / "workspace.yaml")],
+                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    finally:
+        server.terminate()
+        server.wait(30)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "All code locations passed validation" in done.stdout + done.stderr
