@@ -9,7 +9,7 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -path dbt_project/logs -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.md' -o -name '*.csv' \) -print)
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: install up test test-unit test-integration bench-ingest bench-dbt bench-latency migrate status clean lint
+.PHONY: install up test test-unit test-integration bench-ingest bench-dbt bench-latency bench-sim backtest migrate status clean lint
 
 install: $(STAMP) $(ANVIL) $(MANIFEST)
 
@@ -48,6 +48,12 @@ bench-dbt: install  ## 5M synthetic fills COPYed into raw: full dbt build vs inc
 
 bench-latency: install  ## `orderflow up` on a 2 s chain: whale fill's block time -> our paper position, p50/p95
 	$(BIN)/python -m benchmarks.bench_latency
+
+bench-sim: install  ## one simulated week (>= 150k fills): chain, ingestion, dbt, paper trading
+	$(BIN)/python -m benchmarks.bench_sim
+
+backtest: install  ## walk-forward evaluation: make backtest FROM=2026-01-01 TO=2026-01-31 [OUT=reports/backtest]
+	$(BIN)/orderflow backtest --from $(FROM) --to $(TO) --out $(or $(OUT),reports/backtest)
 
 migrate: install
 	$(BIN)/orderflow migrate

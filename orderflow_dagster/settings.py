@@ -48,8 +48,12 @@ class Settings(BaseSettings):
     # Local simulated chain (used when POLYGON_RPC_URL is unset)
     anvil_block_time: Annotated[float, Field(gt=0, le=60)] = 2.0
     anvil_port: Annotated[int, Field(ge=1024, le=65535)] = 8545
+    # the simulated world (simulator/world.py): its seed, its rate, and the history fast-forwarded
+    # (packed into SIM_WARMUP_BLOCK_SECONDS blocks) before it runs live, so wallets are rated at once
     sim_seed: int = 0
-    sim_matches_per_block: Annotated[int, Field(ge=0, le=1000)] = 2
+    sim_fills_per_hour: Annotated[float, Field(gt=0, le=100_000)] = 1000.0
+    sim_warmup_days: Annotated[float, Field(ge=0, le=365)] = 7.0  # every default wallet has >= 48 resolved markets
+    sim_warmup_block_seconds: Annotated[float, Field(ge=2, le=86_400)] = 600.0
 
     # Market metadata (optional enrichment from Polymarket's Gamma API)
     enable_metadata: bool = True

@@ -2,8 +2,10 @@
 
 1. Postgres: DATABASE_URL, or the embedded server with its data in .orderflow/pg.
 2. Migrations.
-3. The chain: POLYGON_RPC_URL, or a local anvil (chain id 137, 2 s blocks) driven by the
-   replayer, which emits real-shaped Polymarket logs at the real addresses (SIMULATED data).
+3. The chain: POLYGON_RPC_URL, or a local anvil (chain id 137) driven by the simulated market
+   world (simulator/world.py, driver.py): SIM_WARMUP_DAYS of history fast-forwarded, then live
+   with 2 s blocks, real-shaped Polymarket logs at the real addresses (SIMULATED data); its
+   Gamma/CLOB stand-in (sim_api.py) serves GAMMA_API_URL / CLOB_API_URL unless they are set.
 4. Dagster webserver and daemon sharing DAGSTER_HOME=.orderflow/dagster; the head sensor is
    on by default, so fills start landing as soon as the daemon ticks.
 """
@@ -38,22 +40,43 @@ def _start_postgres(settings: Settings, stack: contextlib.ExitStack) -> str:
 
 
 def _start_local_chain(settings: Settings, stack: contextlib.ExitStack) -> str:
+    """anvil with its genesis SIM_WARMUP_DAYS ago, the simulated world fast-forwarded to now, then
+    live (interval mining); the world's Gamma/CLOB endpoints serve enrichment and paper fills."""
     from orderflow_dagster.simulator.anvil import AnvilNode
+    from orderflow_dagster.simulator.driver import Driver
     from orderflow_dagster.simulator.replayer import Replayer
+    from orderflow_dagster.simulator.sim_api import SimApi
+    from orderflow_dagster.simulator.world import DAY, World, WorldConfig
 
-    node = AnvilNode(port=settings.anvil_port, block_time=settings.anvil_block_time,
-                     log_file=settings.orderflow_home / "anvil.log")
+    start = time.time() - settings.sim_warmup_days * DAY
+    node = AnvilNode(port=settings.anvil_port, log_file=settings.orderflow_home / "anvil.log",
+                     genesis_timestamp=int(start) - 60)
     node.start()
     stack.callback(node.stop)
+    world = World(WorldConfig(seed=settings.sim_seed, start=start, fills_per_hour=settings.sim_fills_per_hour))
     replayer = Replayer(node.url, seed=settings.sim_seed)
+    driver = Driver(replayer, world)
+    api = SimApi(world, driver.lock).start()
+    stack.callback(api.stop)
+    # Dagster's processes and the fast path read these from the environment; the user's own win.
+    for var in ("GAMMA_API_URL", "CLOB_API_URL"):
+        os.environ.setdefault(var, api.url)
+    print(f"chain        {node.url} (local anvil, chain id 137)")
+    print("SIMULATED    *** the markets, wallets and trades are SIMULATED (simulator/world.py), not Polymarket's ***")
+    print(f"simulator    {settings.sim_fills_per_hour:,.0f} fills/hour, seed {settings.sim_seed}; Gamma/CLOB stand-in at {api.url}")
+    if settings.sim_warmup_days > 0:
+        print(f"simulator    fast-forwarding {settings.sim_warmup_days:g} simulated days of history ...", flush=True)
+        while world.now < time.time() - 2 * settings.anvil_block_time:
+            driver.fast_forward(time.time(), block_seconds=settings.sim_warmup_block_seconds)
+        result = driver.result
+        print(f"simulator    history: {result.fills:,} fills, {result.markets:,} markets, {result.resolutions:,} resolved, "
+              f"{result.last_block:,} blocks in {result.wall_seconds:.0f} s", flush=True)
     stop = threading.Event()
-    thread = threading.Thread(
-        target=replayer.run_forever, name="replayer", daemon=True,
-        args=(settings.sim_matches_per_block, stop, settings.anvil_block_time),
-    )
+    thread = threading.Thread(target=driver.run_live, name="simulator", daemon=True,
+                              args=(stop, settings.anvil_block_time))
     thread.start()
     stack.callback(lambda: (stop.set(), thread.join(timeout=10), replayer.close()))
-    print(f"chain        {node.url} (local anvil, chain id 137, SIMULATED Polymarket activity)")
+    print(f"simulator    live: {settings.anvil_block_time:g} s blocks, SIMULATED trades as their time comes")
     return node.url
 
 
@@ -137,7 +160,7 @@ def run_up(settings: Settings) -> int:
     from orderflow_dagster.status import collect_status
     from orderflow_dagster.warehouse.migrate import apply_migrations
 
-    from orderflow_dagster.trading.config import load_trading_settings
+    from orderflow_dagster.trading.config import announce_live_mode, load_trading_settings
 
     # Bad trading settings stop start-up here, with the variable named, rather than later
     # inside Dagster's code server where a new user would not look.
@@ -166,6 +189,7 @@ def run_up(settings: Settings) -> int:
         print("ingesting    Polymarket V1+V2 exchanges, ConditionalTokens, NegRiskAdapter; sensor chain_head_sensor is on")
         mode = "PAPER trading" if trading.enable_paper_trading else "LIVE trading (real orders)"
         print(f"trading      {mode}; signals need rated wallets (>= 20 resolved markets each)")
+        announce_live_mode(trading, stream=sys.stdout)  # prints nothing in paper mode
         print("Ctrl-C stops everything started here.")
         try:
             while True:

@@ -104,6 +104,7 @@ class AnvilNode:
         extra_args: tuple[str, ...] = (),
         binary: str | None = None,
         die_with_parent: bool = True,
+        genesis_timestamp: int | None = None,
     ) -> None:
         self.requested_port = port
         self.block_time = block_time
@@ -111,6 +112,7 @@ class AnvilNode:
         self.start_timeout = start_timeout
         self.extra_args = extra_args
         self.binary = binary
+        self.genesis_timestamp = genesis_timestamp  # unix seconds; in the past to replay history
         self.die_with_parent = die_with_parent and sys.platform.startswith("linux")
         self.port: int | None = None
         self.process: subprocess.Popen[bytes] | None = None
@@ -134,6 +136,8 @@ class AnvilNode:
                "--host", "127.0.0.1", "--port", str(port)]
         if self.block_time is not None:
             cmd += ["--block-time", str(self.block_time)]
+        if self.genesis_timestamp is not None:
+            cmd += ["--timestamp", str(int(self.genesis_timestamp))]
         if self.log_file is None:
             cmd.append("--silent")
         return cmd + list(self.extra_args)

@@ -33,7 +33,7 @@ import httpx
 from eth_utils import keccak
 
 from orderflow_dagster.chain.contracts import CONTRACTS, Contract
-from orderflow_dagster.simulator.anvil import rpc_call
+from orderflow_dagster.simulator.anvil import AnvilError, rpc_call
 from orderflow_dagster.simulator.emitter import encode_records, install_emitters
 from orderflow_dagster.chain.ctf_ids import ZERO32, condition_id, outcome_token_id
 from orderflow_dagster.simulator.events import encode_log
@@ -119,6 +119,27 @@ def v2_fee(fee_rate_bps: int, fill: Fill) -> int:
     return fee_rate_bps * fill.collateral * (fill.shares - fill.collateral) // (BPS * fill.shares)
 
 
+def emitter_gas(calldata: bytes, logs: Sequence[Log]) -> int:
+    """An upper bound of the gas an emitter tx uses: intrinsic + calldata + LOGn + a margin."""
+    log_gas = sum(375 + 375 * len(topics) + 8 * len(data) for topics, data in logs)
+    return 21_000 + 16 * len(calldata) + log_gas + 200 * len(logs) + 5_000
+
+
+def make_market(rng: random.Random, generation: int, neg_risk: bool) -> Market:
+    """A new binary market with real condition and token ids; its question id comes from `rng`."""
+    neg_risk_market_id = None
+    if neg_risk:
+        # NegRiskAdapter: questionId = marketId + question index; here always question 0.
+        neg_risk_market_id = "0x" + (int.from_bytes(rng.randbytes(32), "big") & NEG_RISK_MARKET_MASK).to_bytes(32, "big").hex()
+        question_id, oracle = neg_risk_market_id, contract_address("negrisk_adapter")
+    else:
+        question_id, oracle = "0x" + rng.randbytes(32).hex(), SIM_ORACLE
+    cid = condition_id(oracle, question_id, 2)
+    tokens = (outcome_token_id(cid, 0, neg_risk), outcome_token_id(cid, 1, neg_risk))
+    return Market(cid, question_id, oracle, tokens, exchange_for(generation, neg_risk).address,
+                  generation, neg_risk, neg_risk_market_id)
+
+
 def fill_log(generation: int, fill: Fill) -> Log:
     if generation == 1:
         maker_asset, taker_asset = (0, fill.token_id) if fill.side is Side.BUY else (fill.token_id, 0)
@@ -154,6 +175,7 @@ class Replayer:
         self.open_markets: list[Market] = []
         self.fair_price: dict[str, Decimal] = {}  # condition id -> price of outcome 0
         self._batch_depth = 0
+        self._next_nonce: int | None = None  # send_batch's own count, while only it sends
 
     # --- plumbing -----------------------------------------------------------------------
 
@@ -178,7 +200,34 @@ class Replayer:
     def send_logs(self, address: str, logs: Sequence[Log]) -> str:
         """One transaction to `address` whose logs are `logs`, in order; returns the tx hash."""
         tx = {"from": self.sender, "to": address, "data": "0x" + encode_records(logs).hex()}
+        self._next_nonce = None  # the node picks this one's nonce
         return self.rpc("eth_sendTransaction", tx)
+
+    def send_batch(self, txs: Sequence[tuple[str, Sequence[Log]]]) -> list[str]:
+        """Several transactions in one JSON-RPC batch request; returns their hashes in order.
+
+        Nonces are explicit and consecutive (anvil gives concurrent requests the same pending
+        nonce) and gas is computed, not estimated (an eth_estimateGas per tx would halve the rate).
+        """
+        if not txs:
+            return []
+        if self._next_nonce is None:
+            self._next_nonce = int(self.rpc("eth_getTransactionCount", self.sender, "pending"), 16)
+        nonce, body = self._next_nonce, []
+        for i, (address, logs) in enumerate(txs):
+            data = encode_records(logs)
+            body.append({"jsonrpc": "2.0", "id": i, "method": "eth_sendTransaction", "params": [
+                {"from": self.sender, "to": address, "data": "0x" + data.hex(), "nonce": hex(nonce + i),
+                 "gas": hex(emitter_gas(data, logs))}]})
+        response = self.client.post(self.rpc_url, json=body)
+        response.raise_for_status()
+        answers = sorted(response.json(), key=lambda a: a["id"])
+        errors = [a["error"] for a in answers if "error" in a]
+        if errors:
+            self._next_nonce = None
+            raise AnvilError(f"eth_sendTransaction failed for {len(errors)} of {len(txs)} txs: {errors[0]}")
+        self._next_nonce = nonce + len(txs)
+        return [a["result"] for a in answers]
 
     def emit_raw(self, address: str, topics: Sequence[str | bytes], data: bytes = b"") -> str:
         """Any log (unknown topic0, wrong data length, ...) from any address."""
@@ -202,35 +251,25 @@ class Replayer:
     # --- markets ------------------------------------------------------------------------
 
     def create_market(self, generation: int, neg_risk: bool) -> Market:
-        market = self._new_market(generation, neg_risk)
+        market = make_market(self.rng, generation, neg_risk)
         with self.batch():
-            self.send_logs(contract_address("ctf"), [encode_log(
-                "condition_preparation", conditionId=market.condition_id, oracle=market.oracle,
-                questionId=market.question_id, outcomeSlotCount=2)])
-            if generation == 1:
-                self.send_logs(market.exchange, self._token_registered_logs(market))
+            for address, logs in self.market_txs(market):
+                self.send_logs(address, logs)
         self.open_markets.append(market)
         self.fair_price[market.condition_id] = Decimal(self.rng.randint(10, 90)) / 100
         return market
 
-    def _new_market(self, generation: int, neg_risk: bool) -> Market:
-        neg_risk_market_id = None
-        if neg_risk:
-            # NegRiskAdapter: questionId = marketId + question index; here always question 0.
-            neg_risk_market_id = "0x" + (int.from_bytes(self.random_hash(), "big") & NEG_RISK_MARKET_MASK).to_bytes(32, "big").hex()
-            question_id, oracle = neg_risk_market_id, contract_address("negrisk_adapter")
-        else:
-            question_id, oracle = "0x" + self.random_hash().hex(), SIM_ORACLE
-        cid = condition_id(oracle, question_id, 2)
-        tokens = (outcome_token_id(cid, 0, neg_risk), outcome_token_id(cid, 1, neg_risk))
-        return Market(cid, question_id, oracle, tokens, exchange_for(generation, neg_risk).address,
-                      generation, neg_risk, neg_risk_market_id)
-
-    def _token_registered_logs(self, market: Market) -> list[Log]:
-        # Registration order is not "Yes first": pick it at random, both directions are logged.
-        token, complement = self.rng.sample(market.token_ids, 2)
-        return [encode_log("token_registered", token0=a, token1=b, conditionId=market.condition_id)
-                for a, b in ((token, complement), (complement, token))]
+    def market_txs(self, market: Market) -> list[tuple[str, list[Log]]]:
+        """The (address, logs) transactions that announce a market, to be mined in one block."""
+        txs = [(contract_address("ctf"), [encode_log(
+            "condition_preparation", conditionId=market.condition_id, oracle=market.oracle,
+            questionId=market.question_id, outcomeSlotCount=2)])]
+        if market.generation == 1:
+            # Registration order is not "Yes first": pick it at random, both directions are logged.
+            token, complement = self.rng.sample(market.token_ids, 2)
+            txs.append((market.exchange, [encode_log("token_registered", token0=a, token1=b, conditionId=market.condition_id)
+                                          for a, b in ((token, complement), (complement, token))]))
+        return txs
 
     # --- trading ------------------------------------------------------------------------
 
@@ -244,6 +283,11 @@ class Replayer:
         fee_rate_bps: int = 0,
     ) -> str:
         """A taker order filled against maker orders (wallet, shares, price) of the opposite side."""
+        return self.send_logs(market.exchange, self.match_logs(market, taker, taker_side, outcome_index, makers, fee_rate_bps))
+
+    def match_logs(self, market: Market, taker: str, taker_side: Side | str, outcome_index: int,
+                   makers: Sequence[tuple[str, float | Decimal, float | Decimal]], fee_rate_bps: int = 0) -> list[Log]:
+        """The logs of `match`'s transaction (maker fills, taker fill, OrdersMatched), not sent."""
         side = Side[taker_side.upper()] if isinstance(taker_side, str) else Side(taker_side)
         token = market.token_ids[outcome_index]
         maker_fills = [self._maker_fill(wallet, taker, side.opposite, token, shares, price)
@@ -251,7 +295,7 @@ class Replayer:
         taker_fill = self._taker_fill(market, taker, side, token, maker_fills, fee_rate_bps)
         logs = [fill_log(market.generation, f) for f in [*maker_fills, taker_fill]]
         logs.append(matched_log(market.generation, taker_fill))
-        return self.send_logs(market.exchange, logs)
+        return logs
 
     def _maker_fill(self, wallet: str, taker: str, side: Side, token: int, shares: Any, price: Any) -> Fill:
         share_units = to_units(shares)
@@ -270,19 +314,25 @@ class Replayer:
 
     def resolve(self, market: Market, payouts: Sequence[int]) -> list[str]:
         """Report payouts; returns the tx hashes (CTF, then the adapter's for neg-risk)."""
-        if market.neg_risk and list(payouts) not in ([1, 0], [0, 1]):
-            raise ValueError(f"the NegRiskAdapter reports [1, 0] or [0, 1], not {list(payouts)}")
         with self.batch():
-            hashes = [self.send_logs(contract_address("ctf"), [encode_log(
-                "condition_resolution", conditionId=market.condition_id, oracle=market.oracle,
-                questionId=market.question_id, outcomeSlotCount=len(payouts), payoutNumerators=list(payouts))])]
-            if market.neg_risk:
-                hashes.append(self.send_logs(contract_address("negrisk_adapter"), [encode_log(
-                    "outcome_reported", marketId=market.neg_risk_market_id, questionId=market.question_id,
-                    outcome=payouts[0] == 1)]))
+            hashes = [self.send_logs(address, logs) for address, logs in self.resolution_txs(market, payouts)]
         if market in self.open_markets:
             self.open_markets.remove(market)
         return hashes
+
+    @staticmethod
+    def resolution_txs(market: Market, payouts: Sequence[int]) -> list[tuple[str, list[Log]]]:
+        """CTF's ConditionResolution, then (neg-risk) the adapter's OutcomeReported: one tx each."""
+        if market.neg_risk and list(payouts) not in ([1, 0], [0, 1]):
+            raise ValueError(f"the NegRiskAdapter reports [1, 0] or [0, 1], not {list(payouts)}")
+        txs = [(contract_address("ctf"), [encode_log(
+            "condition_resolution", conditionId=market.condition_id, oracle=market.oracle,
+            questionId=market.question_id, outcomeSlotCount=len(payouts), payoutNumerators=list(payouts))])]
+        if market.neg_risk:
+            txs.append((contract_address("negrisk_adapter"), [encode_log(
+                "outcome_reported", marketId=market.neg_risk_market_id, questionId=market.question_id,
+                outcome=payouts[0] == 1)]))
+        return txs
 
     # --- a random world -----------------------------------------------------------------
 
