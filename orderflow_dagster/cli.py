@@ -1,4 +1,4 @@
-"""`orderflow` command line: up, migrate, ingest, backfill, status.
+"""`orderflow` command line: up, migrate, ingest, backfill, status, backtest.
 
 Every command reads the same settings (DATABASE_URL, POLYGON_RPC_URL, ...) as the Dagster code.
 """
@@ -71,6 +71,23 @@ def cmd_fast_path(args, settings) -> int:
     return 0
 
 
+def cmd_backtest(args, settings) -> int:
+    from pathlib import Path
+
+    from orderflow_dagster.backtest.run import period, run_backtest
+    from orderflow_dagster.trading.config import load_trading_settings
+
+    try:
+        start, end = period(args.from_date, args.to_date)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    report = run_backtest(_database_url(settings), start, end, Path(args.out), load_trading_settings(),
+                          n_resamples=args.resamples, stake_usd=args.stake, seed=args.seed)
+    print(report.markdown)
+    print(f"report, equity curves, calibration plot and fills in {args.out}")
+    return 0
+
+
 def cmd_up(args, settings) -> int:
     from orderflow_dagster.up import run_up
 
@@ -88,10 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="cursor, lag to head, rows per table, last reorg")
     fp = sub.add_parser("fast-path", help="land each new block and trade on it at once (what `up` runs), until Ctrl-C")
     fp.add_argument("--poll", type=float, default=None, help="seconds between head polls (FAST_PATH_POLL_SECONDS)")
+    bt = sub.add_parser("backtest", help="walk-forward evaluation of the strategies over a period (UTC days)")
+    bt.add_argument("--from", dest="from_date", required=True, help="first day, YYYY-MM-DD")
+    bt.add_argument("--to", dest="to_date", required=True, help="last day (included), YYYY-MM-DD")
+    bt.add_argument("--out", required=True, help="directory for report.md, the PNGs and the CSVs")
+    bt.add_argument("--stake", type=float, default=100.0, help="USD per entry (default 100)")
+    bt.add_argument("--resamples", type=int, default=1000, help="bootstrap resamples (default 1000)")
+    bt.add_argument("--seed", type=int, default=0, help="seed of the random-wallets control and the bootstrap")
     return p
 
 
-COMMANDS = {"fast-path": cmd_fast_path, "up": cmd_up, "migrate": cmd_migrate, "ingest": cmd_ingest, "status": cmd_status}
+COMMANDS = {"fast-path": cmd_fast_path, "up": cmd_up, "migrate": cmd_migrate, "ingest": cmd_ingest, "status": cmd_status,
+            "backtest": cmd_backtest}
 
 
 def main(argv: list[str] | None = None) -> int:
