@@ -55,10 +55,12 @@
         (({{ posterior_edge }}) - {{ var('edge_hurdle') }}) / sqrt({{ posterior_variance }})))::numeric, 3)
 {%- endmacro %}
 
-{# Two-sided, high-frequency, near-zero inventory. #}
-{% macro is_market_maker(trades, trades_per_day, two_sided_ratio, inventory_ratio) -%}
+{# Two-sided, high-frequency, near-zero inventory, and mostly the maker: an informed trader who buys
+   before news and sells after is two-sided and flat too, but takes liquidity rather than giving it. #}
+{% macro is_market_maker(trades, trades_per_day, two_sided_ratio, inventory_ratio, taker_trades) -%}
     coalesce(
         {{ trades }} >= {{ var('mm_min_trades') }}
+        and {{ taker_trades }} <= {{ var('mm_max_taker_share') }} * {{ trades }}
         and {{ trades_per_day }} >= {{ var('mm_min_trades_per_day') }}
         and {{ two_sided_ratio }} >= {{ var('mm_min_two_sided_ratio') }}
         and {{ inventory_ratio }} <= {{ var('mm_max_inventory_ratio') }},

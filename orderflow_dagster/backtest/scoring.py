@@ -43,6 +43,7 @@ class ReputationParams:
     mm_min_trades_per_day: float
     mm_min_two_sided_ratio: float
     mm_max_inventory_ratio: float
+    mm_max_taker_share: float
 
 
 def load_params(path: Path = DBT_PROJECT_YML, **overrides) -> ReputationParams:
@@ -175,6 +176,7 @@ def score_as_of(states: pl.DataFrame, markets: pl.DataFrame, t: datetime, p: Rep
     ).with_columns(is_market_maker=(
         (pl.col("trades") >= p.mm_min_trades) & (pl.col("trades_per_day") >= p.mm_min_trades_per_day)
         & (pl.col("two_sided") >= p.mm_min_two_sided_ratio) & (pl.col("inventory_ratio") <= p.mm_max_inventory_ratio)
+        & (pl.col("taker") <= p.mm_max_taker_share * pl.col("trades"))
     ).fill_null(False))
     score_col = pl.col("reputation_score")
     return out.with_columns(trader_tier=pl.when(pl.col("is_market_maker")).then(pl.lit("MARKET_MAKER"))

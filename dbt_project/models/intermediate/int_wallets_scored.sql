@@ -93,7 +93,7 @@ scored as (
         *,
         case when resolved_markets >= {{ var('min_resolved_markets') }}
              then {{ reputation_score('posterior_edge', 'posterior_variance') }} end       as reputation_score,
-        {{ is_market_maker('trades', 'trades_per_day', 'two_sided_ratio', 'inventory_ratio') }}
+        {{ is_market_maker('trades', 'trades_per_day', 'two_sided_ratio', 'inventory_ratio', 'taker_trades') }}
                                                                                            as is_market_maker
     from posterior
 )
