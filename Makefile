@@ -9,7 +9,7 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -path dbt_project/logs -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.md' -o -name '*.csv' \) -print)
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: install up test test-unit test-integration bench-ingest bench-dbt bench-latency bench-sim backtest migrate status clean lint
+.PHONY: install up test test-unit test-integration bench-ingest bench-dbt bench-latency bench-sim bench-soak backtest migrate status clean lint
 
 install: $(STAMP) $(ANVIL) $(MANIFEST)
 
@@ -51,6 +51,9 @@ bench-latency: install  ## `orderflow up` on a 2 s chain: whale fill's block tim
 
 bench-sim: install  ## one simulated week (>= 150k fills): chain, ingestion, dbt, paper trading
 	$(BIN)/python -m benchmarks.bench_sim
+
+bench-soak: install  ## 20 minutes of `orderflow up` on the simulated world at 10x the live rate: lag, RSS growth, errors
+	$(BIN)/python -m benchmarks.bench_soak
 
 backtest: install  ## walk-forward evaluation: make backtest FROM=2026-01-01 TO=2026-01-31 [OUT=reports/backtest]
 	$(BIN)/orderflow backtest --from $(FROM) --to $(TO) --out $(or $(OUT),reports/backtest)
