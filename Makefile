@@ -9,7 +9,7 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -path dbt_project/logs -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.md' -o -name '*.csv' \) -print)
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: install up test test-unit test-integration bench-ingest bench-dbt bench-latency bench-sim bench-soak backtest migrate status clean lint
+.PHONY: install up test test-unit test-integration test-faults bench-ingest bench-dbt bench-latency bench-sim bench-soak backtest migrate status clean lint
 
 install: $(STAMP) $(ANVIL) $(MANIFEST)
 
@@ -31,8 +31,12 @@ $(MANIFEST): $(STAMP) $(DBT_SOURCES)
 up: install  ## start Postgres, migrations, Dagster webserver + daemon, ingestion sensor on
 	$(BIN)/orderflow up
 
-test: install  ## the whole suite: unit, integration (anvil + Postgres + Dagster)
-	$(BIN)/python -m pytest -q tests
+test: install  ## the whole suite: unit, integration (anvil + Postgres + Dagster), fault suite in its short form
+	$(BIN)/python -m pytest -q tests -m "not faults_long"
+
+test-faults: install  ## every fault scenario (tests/faults, about 5 min on an idle machine), then the results table
+	$(BIN)/python -m pytest -q tests/faults
+	$(BIN)/python -m tests.faults.report
 
 test-unit: install
 	$(BIN)/python -m pytest -q tests/unit

@@ -245,7 +245,7 @@ def _normalise_exprs(lowercase: bool) -> list[pl.Expr]:
         lower(pl.col("blockHash")).alias("block_hash"),
         pl.from_epoch(_hex_int("blockTimestamp"), time_unit="s").dt.replace_time_zone("UTC").alias("block_timestamp"),
         lower(pl.col("transactionHash")).alias("tx_hash"),
-        _hex_int("logIndex").cast(pl.Int32).alias("log_index"),
+        _hex_int("logIndex").cast(pl.Int32, strict=False).alias("log_index"),  # out of range: null, quarantined
         lower(pl.col("address")).alias("contract_address"),
         topics,
         lower(pl.col("data")).alias("data"),
@@ -349,6 +349,14 @@ def _bad_ids() -> pl.Expr:
     return pl.col("block_number").is_null() | pl.col("log_index").is_null() | pl.col("tx_hash").is_null()
 
 
+def _bad_topics() -> pl.Expr:
+    # Indexed fields are sliced out of topic1..3: one that is not 32 bytes of hex would land garbage.
+    return pl.any_horizontal([pl.col(f"topic{i}").is_not_null() & ~pl.col(f"topic{i}").str.contains(_TOPIC_RE) for i in (1, 2, 3)])
+
+
+_TOPIC_RE = r"^0x[0-9a-f]{64}$"
+
+
 def _bad_data() -> pl.Expr:
     # 0x + whole bytes of hex (data is lowercase; "0x" alone is empty data): the regex
     # ^0x([0-9a-f]{2})*$, but a hex decode that yields null is cheaper.
@@ -364,7 +372,7 @@ def _is_bad() -> pl.Expr:
     """True for a log that goes to quarantine: the union of _quarantine_reason's conditions."""
     return (
         _bad_ids() | (pl.col("n_topics") == 0) | pl.col("event_key").is_null()
-        | (pl.col("n_topics") != pl.col("want_topics")) | _bad_data() | _bad_len()
+        | (pl.col("n_topics") != pl.col("want_topics")) | _bad_topics() | _bad_data() | _bad_len()
     )
 
 
@@ -380,6 +388,8 @@ def _quarantine_reason() -> pl.Expr:
               + pl.col("contract_address").replace_strict(_CONTRACT_NAMES, default=pl.col("contract_address")))
         .when(pl.col("n_topics") != pl.col("want_topics"))
         .then(pl.format("{} has {} topics, expected {}", pl.col("event_key"), pl.col("n_topics"), pl.col("want_topics")))
+        .when(_bad_topics())
+        .then(pl.lit("a topic is not 0x-prefixed 32-byte hex"))
         .when(_bad_data())
         .then(pl.lit("data is not 0x-prefixed whole-byte hex"))
         .when(_bad_len())

@@ -28,6 +28,17 @@ FAST_PATH_MAX_LAG_BLOCKS = 15
 WAITING_RUN_STATUSES = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
 
 
+def follow_max_runtime_seconds(sensor_interval_seconds: int) -> int:
+    """dagster/max_runtime of a follow run: 60 sensor intervals, at least 60 s.
+
+    A run whose worker died with its host stays STARTED for ever (the default run launcher
+    cannot check workers), and the follow-run concurrency limit of 1 then holds every later
+    follow run in the queue: ingestion would stall. Run monitoring fails a run past this age.
+    Ending a slow but live run loses nothing: each range commits with the cursor, the next run goes on.
+    """
+    return max(60, 60 * sensor_interval_seconds)
+
+
 def _fast_path_keeping_up(instance: dg.DagsterInstance, head: int, next_block: int) -> str | None:
     """A reason to skip when the fast path (runless landings, fastpath.py) landed lately and keeps up;
     None otherwise, so the sensor takes over as soon as it stalls or stops."""
@@ -107,7 +118,8 @@ def chain_head_sensor(context: dg.SensorEvaluationContext, ingestion: ChainInges
                 run_key=f"follow-{first}-{to}",
                 partition_key=partition,
                 run_config=dg.RunConfig(ops={"chain_logs": {"config": {"mode": "follow", "to_block": to}}}),
-                tags={FOLLOW_TAG: "follow", "orderflow/blocks": f"{first}-{to}"},
+                tags={FOLLOW_TAG: "follow", "orderflow/blocks": f"{first}-{to}",
+                      "dagster/max_runtime": str(follow_max_runtime_seconds(settings.sensor_interval_seconds))},
             )
         ],
         dynamic_partitions_requests=[block_range_partitions.build_add_request(missing)] if missing else [],
