@@ -7,6 +7,7 @@ names the variable (pydantic's validation error is reworded in `load_settings`).
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -89,6 +90,23 @@ class Settings(BaseSettings):
         if not v.startswith(("postgresql://", "postgres://")):
             raise ValueError("must be a postgresql:// URL")
         return v
+
+    @field_validator("gamma_api_url")
+    @classmethod
+    def _gamma_scheme(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v.rstrip("/")
+
+    @field_validator("scoring_cron")
+    @classmethod
+    def _cron_shape(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        # Five cron fields (minute hour day month weekday); Dagster parses the rest when it loads.
+        if not re.fullmatch(r"\s*([0-9A-Za-z*/,\-?]+\s+){4}[0-9A-Za-z*/,\-?]+\s*", v):
+            raise ValueError("must be a cron expression of five fields, e.g. '15 * * * *'")
+        return v.strip()
 
     @property
     def uses_local_chain(self) -> bool:
