@@ -57,12 +57,14 @@ def models_built(conn) -> bool:
 
 class FastPath:
     def __init__(self, settings: Settings, trading: TradingSettings, database_url: str,
-                 on_landed: Callable[[IngestResult], None] | None = None):
+                 on_landed: Callable[[IngestResult], None] | None = None,
+                 on_traded: Callable[[RunReport], None] | None = None):
         self.settings = settings
         self.trading = trading
         self.database_url = database_url
         self.ingestor = Ingestor(settings, database_url)
         self.on_landed = on_landed
+        self.on_traded = on_traded
         self.stats = FastPathStats()
         self.broker = make_broker(trading)  # kept: a live broker's client derives credentials once
         self.alerter = make_alerter(trading)
@@ -88,6 +90,8 @@ class FastPath:
         if result.fills:
             report = self.trade()
             self.stats.executed += report.executed
+            if self.on_traded is not None and (report.signals_made or report.settled):
+                self.on_traded(report)
         return result
 
     def trade(self) -> RunReport:
@@ -128,7 +132,7 @@ def run_fast_path(settings: Settings, database_url: str, stop: threading.Event, 
 
     from orderflow_dagster.trading.config import load_trading_settings
 
-    on_landed = None
+    on_landed = on_traded = None
     instance = None
     dagster_home = dagster_home or os.environ.get("DAGSTER_HOME")
     if dagster_home:
@@ -136,9 +140,12 @@ def run_fast_path(settings: Settings, database_url: str, stop: threading.Event, 
 
         from orderflow_dagster.defs.ingestion.runless import report_landing
 
+        from orderflow_dagster.defs.trading.runless import report_trading
+
         instance = dg.DagsterInstance.from_config(dagster_home)
         on_landed = lambda result: report_landing(instance, result, settings.partition_size_blocks)  # noqa: E731
-    fast = FastPath(settings, load_trading_settings(), database_url, on_landed=on_landed)
+        on_traded = lambda report: report_trading(instance, report)  # noqa: E731
+    fast = FastPath(settings, load_trading_settings(), database_url, on_landed=on_landed, on_traded=on_traded)
     log.info("fast path: polling the head every %.2f s", poll_seconds)
     try:
         return fast.run_forever(stop, poll_seconds)

@@ -5,8 +5,10 @@ Real parts: anvil (chain 137), Postgres with the dbt-built models, the CLOB stan
 
 from __future__ import annotations
 
+import dagster as dg
 import pytest
 
+from orderflow_dagster.defs.trading.runless import TRADING_ASSET, report_trading
 from orderflow_dagster.fastpath import FastPath
 from orderflow_dagster.ingest import Ingestor
 from orderflow_dagster.warehouse.db import connect
@@ -39,9 +41,10 @@ def test_whale_fill_is_traded_in_the_tick_that_lands_it(anvil, replayer, db_url)
                             (WHALE,)).fetchone()
     assert tier == ("WHALE",)
 
-    with ClobServer() as clob:
+    overrides = {"storage": {"postgres": {"postgres_url": db_url}}}
+    with ClobServer() as clob, dg.instance_for_test(overrides=overrides) as instance:
         clob.add_market(live.condition_id, live.token_ids[0], bids=[("0.49", 5000)], asks=[("0.51", 5000)])
-        fast = FastPath(settings, paper_settings(clob.url), db_url)
+        fast = FastPath(settings, paper_settings(clob.url), db_url, on_traded=lambda r: report_trading(instance, r))
         try:
             fast.tick()  # lands what is already there; nothing fresh to trade
             replayer.match(live, WHALE, "BUY", 0, [(MAKER, 12_000, "0.50")])
@@ -49,6 +52,9 @@ def test_whale_fill_is_traded_in_the_tick_that_lands_it(anvil, replayer, db_url)
             again = fast.tick()
         finally:
             fast.close()
+        shown = instance.get_latest_materialization_event(TRADING_ASSET)  # what the UI shows for the asset
+        assert shown is not None and shown.run_id == ""
+        assert shown.asset_materialization.metadata["executed"].value == 1
 
     assert result is not None and result.fills == 2
     assert again is None  # no new block: nothing landed, nothing decided twice
