@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--minutes", type=float, default=20.0)
     ap.add_argument("--rate", type=float, default=10_000.0, help="simulated fills per hour (live is about 1,000)")
-    ap.add_argument("--warmup-days", type=float, default=1.0)
+    ap.add_argument("--warmup-days", type=float, default=0.25)
     ap.add_argument("--sample", type=float, default=5.0)
     args = ap.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

@@ -3,12 +3,24 @@ decoded with eth_abi (not our polars decoder), so the tests compare two independ
 
 from __future__ import annotations
 
+import time
+
 from eth_abi import decode
 
 from orderflow_dagster.chain.contracts import EVENTS_BY_KEY, EXCHANGE_ADDRESSES
 from orderflow_dagster.simulator.anvil import rpc_call
 
 _FILLS = {EVENTS_BY_KEY["order_filled_v1"].topic0: "v1", EVENTS_BY_KEY["order_filled_v2"].topic0: "v2"}
+
+
+def head_after(rpc_url: str, tx_hashes: list[str], timeout: float = 30.0) -> int:
+    """The head once the last of tx_hashes is mined: anvil may answer eth_sendTransaction before
+    its automined block exists, so a head read at once can be one block short under load."""
+    deadline = time.monotonic() + timeout
+    while rpc_call(rpc_url, "eth_getTransactionReceipt", tx_hashes[-1]) is None:
+        assert time.monotonic() < deadline, f"{tx_hashes[-1]} not mined after {timeout} s"
+        time.sleep(0.05)
+    return int(rpc_call(rpc_url, "eth_blockNumber"), 16)
 
 
 def canonical_fills(rpc_url: str, tx_hashes: list[str]) -> dict[tuple[str, int], tuple[str, int]]:

@@ -11,7 +11,7 @@ from orderflow_dagster.defs.ingestion.partitions import block_range_partitions, 
 from orderflow_dagster.defs.ingestion.resources import ChainIngestion
 from orderflow_dagster.defs.ingestion.sensors import FAST_PATH_MAX_LAG_BLOCKS, chain_head_sensor
 from orderflow_dagster.warehouse.db import connect
-from tests.integration.chain_truth import canonical_fills, landed_fills
+from tests.integration.chain_truth import canonical_fills, head_after, landed_fills
 
 pytestmark = pytest.mark.integration
 
@@ -30,7 +30,7 @@ def _evaluate(instance, resource, cursor=None):
 
 def test_sensor_requests_a_follow_run_and_the_run_lands_the_fills(anvil, replayer, db_url, instance):
     txs = replayer.random_activity(15)
-    head = int(replayer.rpc("eth_blockNumber"), 16)
+    head = head_after(anvil.url, txs)
     resource = ChainIngestion(database_url=db_url, rpc_url=anvil.url, start_block=0)
 
     result, ctx = _evaluate(instance, resource)
@@ -115,8 +115,7 @@ def test_fast_path_landings_show_in_dagster_and_the_sensor_does_not_repeat_them(
     replayer.random_activity(5)
     resource = ChainIngestion(database_url=db_url, rpc_url=anvil.url, start_block=0)
     _, ctx = _evaluate(instance, resource)  # the sensor's cursor is now past today's head
-    replayer.random_activity(4)
-    head = int(replayer.rpc("eth_blockNumber"), 16)
+    head = head_after(anvil.url, replayer.random_activity(4))
     result = Ingestor(ingest_settings(anvil.url, db_url), db_url).follow()  # what the fast path does
     report_landing(instance, result, 100_000)
 

@@ -10,6 +10,7 @@ import subprocess
 import time
 
 import pytest
+import yaml
 
 from tests.unit.test_deploy_config import BIN, DEPLOY, REPO, load
 
