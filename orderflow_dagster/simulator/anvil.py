@@ -92,6 +92,12 @@ def _die_with_parent() -> None:
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
+# Far above Polygon's ~30M: a fast-forwarded block packs many simulated minutes of matches, and
+# transactions past a full block were seen to vanish from anvil's pool (leaving a nonce gap that
+# queued every later transaction for ever).
+LOCAL_BLOCK_GAS_LIMIT = 4_000_000_000
+
+
 class AnvilNode:
     """An anvil subprocess on 127.0.0.1; `.url` / `.ws_url` once started."""
 
@@ -133,7 +139,7 @@ class AnvilNode:
 
     def command(self, port: int) -> list[str]:
         cmd = [self.binary or find_anvil_binary(), "--chain-id", str(POLYGON_CHAIN_ID),
-               "--host", "127.0.0.1", "--port", str(port)]
+               "--host", "127.0.0.1", "--port", str(port), "--gas-limit", str(LOCAL_BLOCK_GAS_LIMIT)]
         if self.block_time is not None:
             cmd += ["--block-time", str(self.block_time)]
         if self.genesis_timestamp is not None:

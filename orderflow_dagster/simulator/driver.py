@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from orderflow_dagster.simulator.anvil import AnvilError
 from orderflow_dagster.simulator.replayer import Log, Replayer
 from orderflow_dagster.simulator.world import DAY, Event, MarketOpened, Resolution, Trade, WalletTruth, World, WorldConfig
 
@@ -124,6 +125,10 @@ class Driver:
     def _mine(self, events: list[Event], timestamp: int) -> int:
         self._send(events)
         self.replayer.rpc("evm_mine", timestamp)
+        left = self.replayer.rpc("txpool_status")
+        if int(left["pending"], 16) or int(left["queued"], 16):
+            # Lost or stuck transactions would silently stop the world: say so at once.
+            raise AnvilError(f"block at {timestamp} left transactions in the pool ({left}): block gas limit or nonce gap")
         self._number += 1
         if self.result.first_block is None:
             self.result.first_block = self._number
