@@ -38,17 +38,19 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 LONG_LIVED = ("orderflow up", "dagster-daemon", "dagster-webserver", "dagster api grpc", "dagster code-server")
 
 
-def our_rss_mb(root: psutil.Process) -> float:
-    """RSS of the long-lived Python processes under `orderflow up` (run workers come and go: not counted)."""
-    total = 0
+def our_rss_mb(root: psutil.Process) -> dict[str, float]:
+    """RSS (MB) of each long-lived Python process under `orderflow up`, keyed 'kind pid' (run workers
+    come and go: not counted)."""
+    out = {}
     for p in [root, *root.children(recursive=True)]:
         try:
             cmd = " ".join(p.cmdline())
-            if any(k in cmd for k in LONG_LIVED) and "dagster_api_execute_run" not in cmd and "execute_run" not in cmd:
-                total += p.memory_info().rss
+            kind = next((k for k in LONG_LIVED if k in cmd), None)
+            if kind and "execute_run" not in cmd:
+                out[f"{kind} {p.pid}"] = p.memory_info().rss / 2**20
         except psutil.NoSuchProcess:
             continue
-    return total / 2**20
+    return out
 
 
 def landed(db_url: str) -> tuple[int, int, float | None]:
@@ -119,10 +121,13 @@ def main(argv: list[str] | None = None) -> int:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     t0, t1 = rss[0][0], rss[-1][0]
-    first = [m for t, m in rss if t - t0 <= 60]
-    last = [m for t, m in rss if t1 - t <= 60]
+    first = [sum(m.values()) for t, m in rss if t - t0 <= 60]
+    last = [sum(m.values()) for t, m in rss if t1 - t <= 60]
     growth = sum(last) / len(last) - sum(first) / len(first)
     print(f"samples {len(lags)}, lag max {max(lags):.1f} s, rss first minute {sum(first) / len(first):.0f} MB")
+    start, end = rss[0][1], rss[-1][1]
+    for key in sorted(set(start) | set(end), key=lambda k: end.get(k, 0) - start.get(k, 0), reverse=True):
+        print(f"  {key}: {start.get(key, 0):.0f} -> {end.get(key, 0):.0f} MB")
     print(f"soak: {fills} fills, lag p95 {percentile(lags, 95):.1f} s, rss growth {growth:.1f} MB, errors {errors}")
     return 0
 
