@@ -144,8 +144,15 @@ def _spawn(cmd: list[str], env: dict, log_path: Path, stack: contextlib.ExitStac
 
 
 def _terminate(proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    import psutil
+
     if proc.poll() is not None:
         return
+    # Code servers the daemon and webserver start can leave their process group and were seen
+    # alive long after `up` stopped: remember every descendant now, end the stragglers after.
+    descendants: list[psutil.Process] = []
+    with contextlib.suppress(psutil.Error):
+        descendants = psutil.Process(proc.pid).children(recursive=True)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGTERM)
     try:
@@ -154,6 +161,14 @@ def _terminate(proc: subprocess.Popen, timeout: float = 20.0) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    alive = [p for p in descendants if p.is_running()]
+    for p in alive:
+        with contextlib.suppress(psutil.Error):
+            p.terminate()
+    _, still = psutil.wait_procs(alive, timeout=10)
+    for p in still:
+        with contextlib.suppress(psutil.Error):
+            p.kill()
 
 
 def run_up(settings: Settings) -> int:
