@@ -21,18 +21,17 @@ import argparse
 import os
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.up_process import start_up, stop_up, wait_for
 from orderflow_dagster.simulator.anvil import AnvilNode, free_port
 from orderflow_dagster.simulator.replayer import Replayer
 from orderflow_dagster.warehouse.db import connect
 from tests.support.clob_server import ClobServer
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 WHALE = "0x" + "5a" * 20
 MAKER = "0x" + "3c" * 20
 
@@ -42,21 +41,6 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * q // 100))  # ceil(n q / 100)
     return ordered[int(rank) - 1]
-
-
-def wait_for(what: str, check, timeout: float, proc: subprocess.Popen, poll: float = 1.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"`orderflow up` exited ({proc.returncode}) while waiting for {what}")
-        try:
-            value = check()
-        except Exception:  # noqa: BLE001 - the database or tables may not exist yet
-            value = None
-        if value:
-            return value
-        time.sleep(poll)
-    raise SystemExit(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -81,11 +65,8 @@ def main(argv: list[str] | None = None) -> int:
                    CLOB_API_URL=clob.url, ENABLE_METADATA="false", MAX_OPEN_POSITIONS=str(args.buys + 10),
                    MAX_MARKET_EXPOSURE_USD="100000", BANKROLL_USD="1000000", MAX_POSITION_USD="1000",
                    DAGSTER_PORT=str(free_port()))
-        log_path = home / "up.log"
         print(f"starting `orderflow up` (logs in {home})", flush=True)
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen([str(Path(sys.executable).parent / "orderflow"), "up"], cwd=REPO_ROOT, env=env,
-                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = start_up(env, home)
         try:
             from orderflow_dagster.warehouse.embedded import EmbeddedPostgres
 
@@ -123,12 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{e}; reporting the buys that were executed", flush=True)
                 found = measured()
         finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+            stop_up(proc, 60)
     if not found:
         raise SystemExit("no whale buy was executed; see the logs in " + str(home))
     print(f"path: {'sensor only (FAST_PATH=false)' if os.environ.get('FAST_PATH', '').lower() == 'false' else 'fast path + sensor'}; "

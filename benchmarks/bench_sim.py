@@ -18,25 +18,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DBT = str(Path(sys.executable).parent / "dbt")
-
-
-def dbt_build(db_url: str, target: str) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
-    env.update(DATABASE_URL=db_url, DBT_SEND_ANONYMOUS_USAGE_STATS="false", DBT_USE_COLORS="false")
-    cmd = [DBT, "build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project", "--target-path", target,
-           "--log-path", target]
-    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"dbt build failed:\n{proc.stdout[-4000:]}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -49,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import psycopg
 
+    from benchmarks.bench_dbt import dbt_build
     from benchmarks.bench_ingest import fresh_database
     from orderflow_dagster.ingest import Ingestor
     from orderflow_dagster.settings import load_settings
@@ -85,9 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         timings["ingest"] = time.perf_counter() - t
         print(f"ingest: {landed.fills:,} fills, {landed.logs:,} logs in {timings['ingest']:.1f} s", flush=True)
 
-        t = time.perf_counter()
-        dbt_build(db_url, target)
-        timings["dbt"] = time.perf_counter() - t
+        timings["dbt"] = dbt_build(db_url, Path(target))
         with psycopg.connect(db_url) as conn:
             tiers = dict(conn.execute("SELECT trader_tier, count(*) FROM orderflow_wallet_stats GROUP BY 1").fetchall())
             scored = conn.execute("SELECT count(*) FROM orderflow_wallet_stats WHERE reputation_score IS NOT NULL").fetchone()[0]

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,12 +28,12 @@ from pathlib import Path
 
 import psutil
 
-from benchmarks.bench_latency import percentile, wait_for
+from benchmarks.bench_latency import percentile
+from benchmarks.up_process import start_up, stop_up, wait_for
 from orderflow_dagster.simulator.anvil import free_port, rpc_call
 from orderflow_dagster.warehouse.db import connect
 from orderflow_dagster.warehouse.embedded import EmbeddedPostgres
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 LONG_LIVED = ("orderflow up", "dagster-daemon", "dagster-webserver", "dagster api grpc", "dagster code-server")
 
 
@@ -79,9 +78,7 @@ def main(argv: list[str] | None = None) -> int:
                SIM_FILLS_PER_HOUR=str(args.rate), SIM_WARMUP_DAYS=str(args.warmup_days))
     rpc = f"http://127.0.0.1:{anvil_port}"
     print(f"starting `orderflow up` at {args.rate:,.0f} simulated fills/hour (logs in {home})", flush=True)
-    with open(home / "up.log", "wb") as log:
-        proc = subprocess.Popen([str(Path(sys.executable).parent / "orderflow"), "up"], cwd=REPO_ROOT, env=env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = start_up(env, home)
     try:
         db_url = wait_for("the embedded Postgres", EmbeddedPostgres(home / "pg").running_url, 180, proc)
         # the warm-up is done when `up` prints that it runs live; then wait for the history to land
@@ -114,12 +111,7 @@ def main(argv: list[str] | None = None) -> int:
             failed = conn.execute("SELECT count(*) FROM runs WHERE status = 'FAILURE'").fetchone()[0] - failed_before
         errors = failed + (home / "up.log").read_bytes().count(b"fast path tick failed") - warnings_before
     finally:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(90)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop_up(proc, 90)
     t0, t1 = rss[0][0], rss[-1][0]
     first = [sum(m.values()) for t, m in rss if t - t0 <= 60]
     last = [sum(m.values()) for t, m in rss if t1 - t <= 60]

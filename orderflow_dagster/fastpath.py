@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from orderflow_dagster.ingest import IngestResult, Ingestor
 from orderflow_dagster.settings import Settings
@@ -42,7 +42,6 @@ class FastPathStats:
     last_error: str | None = None
     last_block: int | None = None
     waiting_for_models: bool = False
-    reports: list[RunReport] = field(default_factory=list, repr=False)
 
 
 TRADING_READS = ("orderflow_trades", "int_trades_since_refresh", "orderflow_wallet_stats", "orderflow_market_outcomes")

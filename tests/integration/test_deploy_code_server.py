@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 
 import pytest
 import yaml
 
+from orderflow_dagster.simulator.anvil import free_port
 from tests.unit.test_deploy_config import BIN, DEPLOY, REPO, load
 
 pytestmark = pytest.mark.integration
@@ -25,9 +25,7 @@ def test_code_server_as_composed_serves_definitions_with_the_deploy_instance(pg_
     shutil.copyfile(DEPLOY / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home), "DATABASE_URL": pg_url}
     env.pop("ENABLE_PAPER_TRADING", None)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     args = list(load("docker-compose.yml")["services"]["code-server"]["command"])
     args[0] = str(BIN / args[0])
     args[args.index("--host") + 1], args[args.index("--port") + 1] = "127.0.0.1", str(port)

@@ -10,7 +10,6 @@ import logging
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import uuid
@@ -27,6 +26,7 @@ from psycopg import sql
 
 from orderflow_dagster.defs.trading.assets import signals_and_executions
 from orderflow_dagster.defs.trading.resources import Trading
+from orderflow_dagster.simulator.anvil import free_port
 from orderflow_dagster.trading.config import announce_live_mode, load_trading_settings
 from orderflow_dagster.warehouse.db import connect
 from orderflow_dagster.warehouse.migrate import apply_migrations
@@ -90,9 +90,7 @@ def tls_pg(tmp_path_factory) -> Iterator[TlsPostgres]:
     run("openssl", "req", "-new", "-x509", "-days", "2", "-nodes", "-subj", "/CN=127.0.0.1",
         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(data / "server.key"), "-out", str(data / "server.crt"))
     shutil.copyfile(data / "server.crt", root / "root.crt")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     with open(data / "postgresql.conf", "a") as f:
         f.write(f"\nport = {port}\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\nssl = on\nfsync = off\n")
     # the superuser is trusted (test admin); everyone else needs TLS and a SCRAM password

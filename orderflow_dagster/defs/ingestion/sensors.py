@@ -21,10 +21,10 @@ from orderflow_dagster.warehouse.db import connect
 from orderflow_dagster.warehouse.landing import read_cursor
 
 FOLLOW_TAG = "orderflow/ingest"
-# Runs requested but not yet executing: a sensor that sees one waits rather than queue another.
 # The fast path counts as alive while its last landing is this recent and it is this close to the head.
 FAST_PATH_ALIVE_SECONDS = 30.0
 FAST_PATH_MAX_LAG_BLOCKS = 15
+# Runs requested but not yet executing: a sensor that sees one waits rather than queue another.
 WAITING_RUN_STATUSES = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING]
 
 
