@@ -32,10 +32,19 @@ CONTENT_LIMIT = 2000  # Discord's message length limit
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    for s in secrets:
-        if s and len(s) >= 6:
-            text = text.replace(s, "[redacted]")
+    # Longest first: a short secret that is part of a longer one (a bare "http://" webhook is
+    # one) must not break the longer one's match and leave the rest of it in the text.
+    for s in sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True):
+        text = text.replace(s, "[redacted]")
     return text
+
+
+def url_secrets(url: str | None) -> list[str]:
+    """A secret URL and its last path segment (a Discord webhook's token), each scrubbed on its own."""
+    if not url:
+        return []
+    token = url.rstrip("/").rsplit("/", 1)[-1]
+    return [url] + ([token] if "://" not in token and len(token) >= 6 else [])
 
 
 class _ScrubSecrets(logging.Filter):
@@ -72,7 +81,7 @@ class DiscordAlerter:
     def __init__(self, webhook_url: str | None, secrets: Iterable[str] = (), timeout: float = 5.0,
                  backoff_base: float = BACKOFF_BASE_SECONDS, deadline: float = MESSAGE_DEADLINE_SECONDS):
         self._url = webhook_url
-        self._secrets = [s for s in (*secrets, webhook_url) if s]
+        self._secrets = [s for s in (*secrets, *url_secrets(webhook_url)) if s]
         _httpx_scrubber.secrets.update(self._secrets)
         self._queue: queue.Queue[str | None] = queue.Queue(maxsize=QUEUE_SIZE)
         self._timeout = timeout

@@ -110,3 +110,24 @@ def test_paper_mode_has_no_banner():
     cfg = load_trading_settings()
     out = io.StringIO()
     assert live_banner(cfg) is None and announce_live_mode(cfg, stream=out) is None and out.getvalue() == ""
+
+
+# --- scrubbing secrets from text that leaves the process ---------------------------------------
+
+def test_a_short_secret_inside_a_longer_one_does_not_shield_the_rest_of_it():
+    from orderflow_dagster.trading.alerts import scrub
+
+    hook = "http://127.0.0.1:8080/api/webhooks/777/whk-s3cr3t-token"
+    # "http://" was registered by another (broken) alerter in the same process
+    out = scrub(f"POST {hook} 204", ["http://", hook])
+    assert "whk-s3cr3t-token" not in out and out == "POST [redacted] 204"
+
+
+def test_a_webhook_token_is_scrubbed_even_where_the_url_is_spelled_differently():
+    from orderflow_dagster.trading.alerts import scrub, url_secrets
+
+    hook = "https://discord.com/api/webhooks/777/whk-s3cr3t-token"
+    secrets = url_secrets(hook)
+    assert secrets == [hook, "whk-s3cr3t-token"] and url_secrets("http://") == ["http://"] and url_secrets(None) == []
+    out = scrub("POST https://DISCORD.com/api/webhooks/777/whk-s3cr3t-token?wait=true", secrets)
+    assert "whk-s3cr3t-token" not in out
