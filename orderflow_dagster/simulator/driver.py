@@ -14,10 +14,11 @@ import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from orderflow_dagster.simulator.anvil import AnvilError
-from orderflow_dagster.simulator.replayer import Log, Replayer
+from orderflow_dagster.simulator.replayer import Log, LogMaker, Replayer
 from orderflow_dagster.simulator.world import DAY, Event, MarketOpened, Resolution, Trade, WalletTruth, World, WorldConfig
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,44 @@ class SimulationResult:
             self.resolutions += 1
 
 
+def event_txs(maker: LogMaker, event: Event) -> list[Tx]:
+    """The (address, logs) transactions of one world event (a match is one transaction)."""
+    if isinstance(event, Trade):
+        return [(event.market.exchange, maker.match_logs(event.market, event.taker, event.side, event.outcome_index,
+                                                         event.makers, event.fee_rate_bps))]
+    if isinstance(event, MarketOpened):
+        return maker.market_txs(event.market)
+    return maker.resolution_txs(event.market, event.payouts)
+
+
+def block_windows(world: World, until: float, block_seconds: float,
+                  chunk_seconds: float = 6 * 3600, lock: threading.Lock | None = None) -> Iterator[tuple[float, list[Event]]]:
+    """The world's events up to `until`, grouped by `block_seconds` window: (window end, events)
+    for every window that has events. The world runs `chunk_seconds` at a time (under `lock`)."""
+    lock = lock or threading.Lock()
+    window_end, pending = None, []
+    t = world.now
+    while t < until:
+        t = min(until, t + chunk_seconds)
+        with lock:
+            events = list(world.run(t))
+        for event in events:
+            end = world.start + (int((event.t - world.start) // block_seconds) + 1) * block_seconds
+            if window_end is not None and end != window_end and pending:
+                yield window_end, pending
+                pending = []
+            window_end = end
+            pending.append(event)
+    if pending:
+        yield window_end, pending
+
+
+def block_timestamp(window_end: float, until: float, last_ts: int) -> int:
+    """A window's block timestamp: its end, after the last block's, and `until` at most for the
+    last window (which may end past it)."""
+    return max(last_ts + 1, int(min(window_end, max(until, last_ts + 1))))
+
+
 class Driver:
     """Turns World events into Replayer transactions. `lock` guards the world (sim_api reads it)."""
 
@@ -68,21 +107,12 @@ class Driver:
         self.lock = lock or threading.Lock()
         self.result = SimulationResult(world, start=world.now, end=world.now)
 
-    def event_txs(self, event: Event) -> list[Tx]:
-        r = self.replayer
-        if isinstance(event, Trade):
-            return [(event.market.exchange, r.match_logs(event.market, event.taker, event.side, event.outcome_index,
-                                                         event.makers, event.fee_rate_bps))]
-        if isinstance(event, MarketOpened):
-            return r.market_txs(event.market)
-        return r.resolution_txs(event.market, event.payouts)
-
     def _events(self, until: float) -> list[Event]:
         with self.lock:
             return list(self.world.run(until))
 
     def _send(self, events: list[Event]) -> None:
-        txs = [tx for event in events for tx in self.event_txs(event)]
+        txs = [tx for event in events for tx in event_txs(self.replayer, event)]
         for i in range(0, len(txs), 500):
             self.replayer.send_batch(txs[i:i + 500])
         self.result.transactions += len(txs)
@@ -102,19 +132,8 @@ class Driver:
         try:
             latest = self._block()
             last_ts, self._number = int(latest["timestamp"], 16), int(latest["number"], 16)
-            window_end, pending = None, []
-            t = self.world.now
-            while t < until:
-                t = min(until, t + chunk_seconds)
-                for event in self._events(t):
-                    end = self.world.start + (int((event.t - self.world.start) // block_seconds) + 1) * block_seconds
-                    if window_end is not None and end != window_end and pending:
-                        last_ts = self._mine(pending, max(last_ts + 1, int(window_end)))
-                        pending = []
-                    window_end = end
-                    pending.append(event)
-            if pending:
-                last_ts = self._mine(pending, max(last_ts + 1, int(min(window_end, max(until, last_ts + 1)))))
+            for window_end, events in block_windows(self.world, until, block_seconds, chunk_seconds, self.lock):
+                last_ts = self._mine(events, block_timestamp(window_end, until, last_ts))
         finally:
             if automine:
                 r.rpc("evm_setAutomine", True)

@@ -162,16 +162,85 @@ def matched_log(generation: int, taker_fill: Fill) -> Log:
                       tokenId=f.token_id, makerAmountFilled=f.making, takerAmountFilled=f.taking)
 
 
-class Replayer:
+class LogMaker:
+    """Polymarket-shaped logs for markets, matches and resolutions, made without a chain;
+    deterministic for a given seed. Replayer sends them to anvil; simulator/offline.py lands them
+    straight into the raw tables."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = random.Random(seed)
+
+    def random_address(self) -> str:
+        return "0x" + self.rng.randbytes(20).hex()
+
+    def random_hash(self) -> bytes:
+        return self.rng.randbytes(32)
+
+    def market_txs(self, market: Market) -> list[tuple[str, list[Log]]]:
+        """The (address, logs) transactions that announce a market, to be mined in one block."""
+        txs = [(contract_address("ctf"), [encode_log(
+            "condition_preparation", conditionId=market.condition_id, oracle=market.oracle,
+            questionId=market.question_id, outcomeSlotCount=2)])]
+        if market.generation == 1:
+            # Registration order is not "Yes first": pick it at random, both directions are logged.
+            token, complement = self.rng.sample(market.token_ids, 2)
+            txs.append((market.exchange, [encode_log("token_registered", token0=a, token1=b, conditionId=market.condition_id)
+                                          for a, b in ((token, complement), (complement, token))]))
+        return txs
+
+    def match_logs(self, market: Market, taker: str, taker_side: Side | str, outcome_index: int,
+                   makers: Sequence[tuple[str, float | Decimal, float | Decimal]], fee_rate_bps: int = 0) -> list[Log]:
+        """The logs of `match`'s transaction (maker fills, taker fill, OrdersMatched), not sent."""
+        side = Side[taker_side.upper()] if isinstance(taker_side, str) else Side(taker_side)
+        token = market.token_ids[outcome_index]
+        maker_fills = [self._maker_fill(wallet, taker, side.opposite, token, shares, price)
+                       for wallet, shares, price in makers]
+        taker_fill = self._taker_fill(market, taker, side, token, maker_fills, fee_rate_bps)
+        logs = [fill_log(market.generation, f) for f in [*maker_fills, taker_fill]]
+        logs.append(matched_log(market.generation, taker_fill))
+        return logs
+
+    def _maker_fill(self, wallet: str, taker: str, side: Side, token: int, shares: Any, price: Any) -> Fill:
+        share_units = to_units(shares)
+        # CalculatorHelper.calculateTakingAmount rounds down
+        collateral = int((share_units * Decimal(str(price))).to_integral_value(rounding=ROUND_DOWN))
+        return Fill(self.random_hash(), wallet, taker, side, token, share_units, collateral)
+
+    def _taker_fill(self, market: Market, taker: str, side: Side, token: int, maker_fills: list[Fill],
+                    fee_rate_bps: int) -> Fill:
+        fill = Fill(self.random_hash(), taker, market.exchange, side, token,
+                    sum(f.shares for f in maker_fills), sum(f.collateral for f in maker_fills))
+        fee = v1_fee(fee_rate_bps, fill) if market.generation == 1 else v2_fee(fee_rate_bps, fill)
+        return Fill(fill.order_hash, fill.maker, fill.taker, side, token, fill.shares, fill.collateral, fee)
+
+    @staticmethod
+    def resolution_txs(market: Market, payouts: Sequence[int]) -> list[tuple[str, list[Log]]]:
+        """CTF's ConditionResolution, then (neg-risk) the adapter's OutcomeReported: one tx each."""
+        if market.neg_risk and list(payouts) not in ([1, 0], [0, 1]):
+            raise ValueError(f"the NegRiskAdapter reports [1, 0] or [0, 1], not {list(payouts)}")
+        txs = [(contract_address("ctf"), [encode_log(
+            "condition_resolution", conditionId=market.condition_id, oracle=market.oracle,
+            questionId=market.question_id, outcomeSlotCount=len(payouts), payoutNumerators=list(payouts))])]
+        if market.neg_risk:
+            txs.append((contract_address("negrisk_adapter"), [encode_log(
+                "outcome_reported", marketId=market.neg_risk_market_id, questionId=market.question_id,
+                outcome=payouts[0] == 1)]))
+        return txs
+
+
+class Replayer(LogMaker):
     """Sends Polymarket-shaped logs to an anvil node; deterministic for a given seed."""
 
     def __init__(self, rpc_url: str, seed: int = 0, n_wallets: int = 25) -> None:
+        super().__init__(seed)
         self.rpc_url = rpc_url
-        self.rng = random.Random(seed)
         self.client = httpx.Client(timeout=30.0)
         install_emitters(rpc_url)
         self.sender: str = self.rpc("eth_accounts")[0]
-        self.wallets = [self.random_address() for _ in range(n_wallets)]
+        # random_activity's wallets come from their own generator, so the logs of a World's events
+        # (order hashes) are the same here and from a bare LogMaker of the same seed (offline.py)
+        wallets = random.Random(f"replayer wallets {seed}")
+        self.wallets = ["0x" + wallets.randbytes(20).hex() for _ in range(n_wallets)]
         self.open_markets: list[Market] = []
         self.fair_price: dict[str, Decimal] = {}  # condition id -> price of outcome 0
         self._batch_depth = 0
@@ -190,12 +259,6 @@ class Replayer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-    def random_address(self) -> str:
-        return "0x" + self.rng.randbytes(20).hex()
-
-    def random_hash(self) -> bytes:
-        return self.rng.randbytes(32)
 
     def send_logs(self, address: str, logs: Sequence[Log]) -> str:
         """One transaction to `address` whose logs are `logs`, in order; returns the tx hash."""
@@ -259,18 +322,6 @@ class Replayer:
         self.fair_price[market.condition_id] = Decimal(self.rng.randint(10, 90)) / 100
         return market
 
-    def market_txs(self, market: Market) -> list[tuple[str, list[Log]]]:
-        """The (address, logs) transactions that announce a market, to be mined in one block."""
-        txs = [(contract_address("ctf"), [encode_log(
-            "condition_preparation", conditionId=market.condition_id, oracle=market.oracle,
-            questionId=market.question_id, outcomeSlotCount=2)])]
-        if market.generation == 1:
-            # Registration order is not "Yes first": pick it at random, both directions are logged.
-            token, complement = self.rng.sample(market.token_ids, 2)
-            txs.append((market.exchange, [encode_log("token_registered", token0=a, token1=b, conditionId=market.condition_id)
-                                          for a, b in ((token, complement), (complement, token))]))
-        return txs
-
     # --- trading ------------------------------------------------------------------------
 
     def match(
@@ -285,31 +336,6 @@ class Replayer:
         """A taker order filled against maker orders (wallet, shares, price) of the opposite side."""
         return self.send_logs(market.exchange, self.match_logs(market, taker, taker_side, outcome_index, makers, fee_rate_bps))
 
-    def match_logs(self, market: Market, taker: str, taker_side: Side | str, outcome_index: int,
-                   makers: Sequence[tuple[str, float | Decimal, float | Decimal]], fee_rate_bps: int = 0) -> list[Log]:
-        """The logs of `match`'s transaction (maker fills, taker fill, OrdersMatched), not sent."""
-        side = Side[taker_side.upper()] if isinstance(taker_side, str) else Side(taker_side)
-        token = market.token_ids[outcome_index]
-        maker_fills = [self._maker_fill(wallet, taker, side.opposite, token, shares, price)
-                       for wallet, shares, price in makers]
-        taker_fill = self._taker_fill(market, taker, side, token, maker_fills, fee_rate_bps)
-        logs = [fill_log(market.generation, f) for f in [*maker_fills, taker_fill]]
-        logs.append(matched_log(market.generation, taker_fill))
-        return logs
-
-    def _maker_fill(self, wallet: str, taker: str, side: Side, token: int, shares: Any, price: Any) -> Fill:
-        share_units = to_units(shares)
-        # CalculatorHelper.calculateTakingAmount rounds down
-        collateral = int((share_units * Decimal(str(price))).to_integral_value(rounding=ROUND_DOWN))
-        return Fill(self.random_hash(), wallet, taker, side, token, share_units, collateral)
-
-    def _taker_fill(self, market: Market, taker: str, side: Side, token: int, maker_fills: list[Fill],
-                    fee_rate_bps: int) -> Fill:
-        fill = Fill(self.random_hash(), taker, market.exchange, side, token,
-                    sum(f.shares for f in maker_fills), sum(f.collateral for f in maker_fills))
-        fee = v1_fee(fee_rate_bps, fill) if market.generation == 1 else v2_fee(fee_rate_bps, fill)
-        return Fill(fill.order_hash, fill.maker, fill.taker, side, token, fill.shares, fill.collateral, fee)
-
     # --- resolution ---------------------------------------------------------------------
 
     def resolve(self, market: Market, payouts: Sequence[int]) -> list[str]:
@@ -319,20 +345,6 @@ class Replayer:
         if market in self.open_markets:
             self.open_markets.remove(market)
         return hashes
-
-    @staticmethod
-    def resolution_txs(market: Market, payouts: Sequence[int]) -> list[tuple[str, list[Log]]]:
-        """CTF's ConditionResolution, then (neg-risk) the adapter's OutcomeReported: one tx each."""
-        if market.neg_risk and list(payouts) not in ([1, 0], [0, 1]):
-            raise ValueError(f"the NegRiskAdapter reports [1, 0] or [0, 1], not {list(payouts)}")
-        txs = [(contract_address("ctf"), [encode_log(
-            "condition_resolution", conditionId=market.condition_id, oracle=market.oracle,
-            questionId=market.question_id, outcomeSlotCount=len(payouts), payoutNumerators=list(payouts))])]
-        if market.neg_risk:
-            txs.append((contract_address("negrisk_adapter"), [encode_log(
-                "outcome_reported", marketId=market.neg_risk_market_id, questionId=market.question_id,
-                outcome=payouts[0] == 1)]))
-        return txs
 
     # --- a random world -----------------------------------------------------------------
 
