@@ -58,6 +58,9 @@ class WorldConfig:
     # informed traders' signal correlates informed_edge x skill (skill in [0.5, 1]) with the next
     # news; 0 = a world with no informed traders (they trade, but on nothing)
     informed_edge: float = 1.0
+    # informed traders lose their information this many days after the start (None: never), so
+    # from then on the world has no informed traders, only wallets with a record earned before
+    informed_days: float | None = None
     degen_edge: float = 0.6  # the same for degens, with the wrong sign
     # markets
     open_markets: int = 40
@@ -342,6 +345,8 @@ class World:
     def _signal(self, wallet: str, m: SimMarket) -> float:
         """The wallet's standardised view of the next news: corr(signal, next news) = its skill."""
         k = self.truth[wallet].skill
+        if self.config.informed_days is not None and self.now >= self.start + self.config.informed_days * DAY:
+            k = min(k, 0.0)  # the informed know nothing any more (degens stay wrong)
         return k * (m.next_z / m.news_sd) + math.sqrt(max(0.0, 1 - k * k)) * self.rng.gauss(0, 1)
 
     def _sample_markets(self, n: int = 8) -> list[SimMarket]:

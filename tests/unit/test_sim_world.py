@@ -162,3 +162,16 @@ def test_the_fast_static_encoder_matches_eth_abi():
     assert data == encode(["uint8", "uint256", "uint256", "uint256", "uint256", "bytes32", "bytes32"],
                           [1, 2**255 + 7, 10**12, 3, 0, b"\x00" * 32, b"\x22" * 32])
     assert topics[1:] == ["0x" + "11" * 32, "0x" + "00" * 12 + "ab" * 20, "0x" + "00" * 12 + "cd" * 20]
+
+
+def test_informed_traders_lose_their_edge_after_informed_days():
+    """informed_days: before it whales buy what wins, after it no better than the price implies."""
+    world, events = run(WorldConfig(seed=8, informed_days=3.0), days=6)
+    payouts = {e.market.condition_id: e.payouts for e in events if isinstance(e, Resolution)}
+    edge: dict[bool, list[float]] = {False: [], True: []}  # after informed_days? -> payout - price per share
+    for e in events:
+        if (isinstance(e, Trade) and e.purpose == "open" and world.truth[e.taker].kind == "whale"
+                and e.market.condition_id in payouts):
+            edge[e.t >= world.start + 3 * DAY].append(payouts[e.market.condition_id][e.outcome_index] - float(e.makers[0][2]))
+    assert len(edge[False]) > 50 and len(edge[True]) > 50
+    assert mean(edge[False]) > 0.08 and abs(mean(edge[True])) < 0.05, (mean(edge[False]), mean(edge[True]))
