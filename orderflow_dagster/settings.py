@@ -68,6 +68,7 @@ class Settings(BaseSettings):
 
     # Dagster
     dagster_port: Annotated[int, Field(ge=1, le=65535)] = 3000
+    dagster_code_server_port: Annotated[int, Field(ge=0, le=65535)] = 0  # `orderflow up`'s code server; 0 = a free port
     sensor_interval_seconds: Annotated[int, Field(ge=1, le=3600)] = 5
     # The fast path (fastpath.py): `orderflow up` lands each block and trades on it at once
     fast_path: bool = True

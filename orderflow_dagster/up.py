@@ -118,6 +118,43 @@ def _dagster_env(settings: Settings, database_url: str) -> dict[str, str]:
     return env
 
 
+CODE_SERVER_START_SECONDS = 300.0
+
+
+def _start_code_server(settings: Settings, env: dict[str, str], logs: Path,
+                       stack: contextlib.ExitStack) -> tuple[subprocess.Popen, Path]:
+    """One code server for the webserver and the daemon, as deploy/ runs it; returns it and the
+    workspace file that points both at it. With the repo's workspace.yaml each of them would start and
+    manage a code server of its own (about 300 MB each), load it lazily, and the daemon replaces
+    its own now and then: memory twice over and a moving baseline. `dagster code-server start` loads
+    the definitions once, before either starts, and still reloads them from the UI."""
+    from orderflow_dagster.simulator.anvil import free_port
+
+    port = settings.dagster_code_server_port or free_port()
+    bindir = Path(sys.executable).parent
+    proc = _spawn([str(bindir / "dagster"), "code-server", "start", "-h", "127.0.0.1", "-p", str(port),
+                   "-m", "orderflow_dagster.definitions", "-d", str(REPO_ROOT), "--location-name", "orderflow"],
+                  env, logs / "code-server.log", stack)
+    deadline = time.monotonic() + CODE_SERVER_START_SECONDS
+    while True:
+        if proc.poll() is not None:
+            raise SystemExit(f"the Dagster code server exited with code {proc.returncode}; see {logs}/code-server.log")
+        check = subprocess.run([str(bindir / "dagster"), "api", "grpc-health-check", "-h", "127.0.0.1", "-p", str(port)],
+                               env=env, capture_output=True, text=True)
+        if check.returncode == 0:
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the Dagster code server did not answer on port {port} within "
+                             f"{CODE_SERVER_START_SECONDS:.0f} s; see {logs}/code-server.log")
+        time.sleep(1.0)
+    workspace = settings.dagster_home / "workspace.yaml"
+    workspace.write_text("# written by `orderflow up`: the webserver and the daemon share its code server\n"
+                         "load_from:\n  - grpc_server:\n      host: 127.0.0.1\n"
+                         f"      port: {port}\n      location_name: orderflow\n")
+    print(f"code server  127.0.0.1:{port} (orderflow_dagster.definitions; logs in {logs}/code-server.log)")
+    return proc, workspace
+
+
 def _cancel_orphaned_runs(settings: Settings, env: dict[str, str]) -> int:
     """Runs a previous `orderflow up` left queued or running (it was stopped, so their processes are
     gone) would hold the run queue's slots forever: mark them canceled before the daemon starts."""
@@ -171,6 +208,10 @@ def _terminate(proc: subprocess.Popen, timeout: float = 20.0) -> None:
             p.kill()
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def run_up(settings: Settings) -> int:
     from orderflow_dagster.status import collect_status
     from orderflow_dagster.warehouse.migrate import apply_migrations
@@ -180,6 +221,9 @@ def run_up(settings: Settings) -> int:
     # Bad trading settings stop start-up here, with the variable named, rather than later
     # inside Dagster's code server where a new user would not look.
     trading = load_trading_settings()
+    # `kill`, systemd and docker stop with SIGTERM: stop everything as Ctrl-C does, rather than
+    # die at once and leave Postgres, anvil, the code server, the daemon and the webserver behind
+    signal.signal(signal.SIGTERM, _interrupt)
     settings.orderflow_home.mkdir(parents=True, exist_ok=True)
     bindir = Path(sys.executable).parent
     with contextlib.ExitStack() as stack:
@@ -194,13 +238,15 @@ def run_up(settings: Settings) -> int:
         env = _dagster_env(settings, database_url)
         _cancel_orphaned_runs(settings, env)
         logs = settings.orderflow_home
-        workspace = str(REPO_ROOT / "workspace.yaml")
+        code_server, workspace_file = _start_code_server(settings, env, logs, stack)
+        workspace = str(workspace_file)
         daemon = _spawn([str(bindir / "dagster-daemon"), "run", "-w", workspace], env, logs / "daemon.log", stack)
         web = _spawn([str(bindir / "dagster-webserver"), "-w", workspace, "-h", "127.0.0.1", "-p", str(settings.dagster_port)],
                      env, logs / "webserver.log", stack)
         if settings.fast_path:
             _start_fast_path(settings, database_url, stack)
-        print(f"dagster UI   http://127.0.0.1:{settings.dagster_port}  (logs in {logs}/daemon.log, webserver.log)")
+        print(f"dagster UI   http://127.0.0.1:{settings.dagster_port}  (logs in {logs}/daemon.log, webserver.log;"
+              " run logs in code-server.log)")
         print("ingesting    Polymarket V1+V2 exchanges, ConditionalTokens, NegRiskAdapter; sensor chain_head_sensor is on")
         mode = "PAPER trading" if trading.enable_paper_trading else "LIVE trading (real orders)"
         print(f"trading      {mode}; signals need rated wallets (>= 20 resolved markets each)")
@@ -208,7 +254,7 @@ def run_up(settings: Settings) -> int:
         print("Ctrl-C stops everything started here.")
         try:
             while True:
-                for name, proc in (("dagster-daemon", daemon), ("dagster-webserver", web)):
+                for name, proc in (("dagster-daemon", daemon), ("dagster-webserver", web), ("dagster code server", code_server)):
                     if proc.poll() is not None:
                         print(f"{name} exited with code {proc.returncode}; see {logs}", file=sys.stderr)
                         return 1
