@@ -23,6 +23,7 @@ dbt_project/target is left alone). The last line is
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -110,6 +111,13 @@ def load_append(url: str, n_fills: int, u: Universe, after_block: int) -> tuple[
     return start, last
 
 
+def slowest_nodes(workdir: Path, n: int = 8) -> str:
+    """The n slowest nodes of the last dbt invocation (run_results.json), as `name s, ...`."""
+    results = json.loads((workdir / "target" / "run_results.json").read_text())["results"]
+    top = sorted(results, key=lambda r: r["execution_time"], reverse=True)[:n]
+    return ", ".join(f"{r['unique_id'].split('.', 2)[-1]} {r['execution_time']:.1f}" for r in top)
+
+
 def dbt_build(url: str, workdir: Path) -> float:
     """Seconds of one `dbt build` against url (raises with dbt's output tail when it fails)."""
     cmd = [DBT, "build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
@@ -144,7 +152,7 @@ def run(n_fills: int = 5_000_000, n_append: int = 50_000, *, n_markets: int = 20
         full = dbt_build(url, workdir)
         with connect(url) as conn:
             trades_n = conn.execute("SELECT count(*) FROM orderflow_trades").fetchone()[0]
-        out(f"full build: {full:.1f} s, orderflow_trades {trades_n:,} rows")
+        out(f"full build: {full:.1f} s, orderflow_trades {trades_n:,} rows; slowest: {slowest_nodes(workdir)}")
 
         t0 = time.perf_counter()
         a, b = load_append(url, n_append, u, last)
@@ -153,7 +161,8 @@ def run(n_fills: int = 5_000_000, n_append: int = 50_000, *, n_markets: int = 20
         inc = dbt_build(url, workdir)
         with connect(url) as conn:
             trades_after = conn.execute("SELECT count(*) FROM orderflow_trades").fetchone()[0]
-        out(f"incremental build: {inc:.1f} s, orderflow_trades {trades_after:,} rows (+{trades_after - trades_n:,})")
+        out(f"incremental build: {inc:.1f} s, orderflow_trades {trades_after:,} rows (+{trades_after - trades_n:,});"
+            f" slowest: {slowest_nodes(workdir)}")
         ratio = inc / full
         out(f"dbt: full {full:.1f} s, incremental {inc:.1f} s, ratio {ratio:.3f}")
         return {"full_s": full, "incremental_s": inc, "ratio": ratio, "trades": trades_n, "trades_after": trades_after}
