@@ -117,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     last = [sum(m.values()) for t, m in rss if t1 - t <= 60]
     growth = sum(last) / len(last) - sum(first) / len(first)
     print(f"samples {len(lags)}, lag max {max(lags):.1f} s, rss first minute {sum(first) / len(first):.0f} MB")
+    # the total over time, to tell warm-up (growth that stops) from a leak (growth that goes on)
+    marks = []
+    for minute in range(0, int(args.minutes) + 1, 5):
+        near = min(rss, key=lambda s: abs(s[0] - t0 - 60 * minute))
+        marks.append(f"{minute} min {sum(near[1].values()):.0f}")
+    print(f"rss total: {', '.join(marks)} MB")
     start, end = rss[0][1], rss[-1][1]
     for key in sorted(set(start) | set(end), key=lambda k: end.get(k, 0) - start.get(k, 0), reverse=True):
         print(f"  {key}: {start.get(key, 0):.0f} -> {end.get(key, 0):.0f} MB")
