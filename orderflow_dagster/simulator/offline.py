@@ -20,6 +20,7 @@ from orderflow_dagster.chain.decode import decode_logs
 from orderflow_dagster.simulator.driver import SimulationResult, Tx, block_timestamp, block_windows, event_txs
 from orderflow_dagster.simulator.replayer import LogMaker
 from orderflow_dagster.simulator.world import DAY, Event, World, WorldConfig
+from orderflow_dagster.warehouse.db import connect
 from orderflow_dagster.warehouse.landing import land_range, prepare_copy
 
 POLYGON = 137
@@ -69,17 +70,17 @@ def land_world(database_url: str, config: WorldConfig, days: float, block_second
     maker = LogMaker(config.seed)
     result: SimulationResult | None = None
     pending: list[dict] = []
-    a = b = ts = None
+    a = b = None
 
     def land(conn: psycopg.Connection) -> None:
         batch = prepare_copy(decode_logs(pending, chain_id))
         if batch.quarantined:
             raise RuntimeError(f"offline world: {batch.quarantined} logs quarantined in blocks {a}-{b}")
         land_range(conn, chain_id, a, b, batch, end_block_hash=block_hash(b), end_block_timestamp=None,
-                   mode="backfill", advance_cursor=True, head_block=b)
+                   mode="follow", advance_cursor=True, head_block=b)  # as Ingestor.follow lands: cursor moves
         pending.clear()
 
-    with psycopg.connect(database_url) as conn:
+    with connect(database_url) as conn:
         for number, ts, events, world in world_blocks(config, days, block_seconds):
             if result is None:
                 result = SimulationResult(world, start=world.start, first_block=number)
