@@ -10,6 +10,7 @@ from orderflow_dagster.settings import Settings, load_settings
 from orderflow_dagster.simulator.anvil import AnvilNode
 from orderflow_dagster.simulator.replayer import Replayer
 from orderflow_dagster.warehouse.migrate import apply_migrations
+from tests.integration.chain_truth import head_after
 
 
 @pytest.fixture
@@ -18,9 +19,21 @@ def anvil() -> Iterator[AnvilNode]:
         yield node
 
 
+class MinedReplayer(Replayer):
+    """random_activity returns once its last transaction is mined: anvil may answer
+    eth_sendTransaction before the automined block exists, and a test that reads the head at once
+    (a follow) could miss the last block under load (seen in CI)."""
+
+    def random_activity(self, n_matches: int) -> list[str]:
+        txs = super().random_activity(n_matches)
+        if txs:
+            head_after(self.rpc_url, txs)
+        return txs
+
+
 @pytest.fixture
 def replayer(anvil: AnvilNode) -> Iterator[Replayer]:
-    with Replayer(anvil.url, seed=7) as r:
+    with MinedReplayer(anvil.url, seed=7) as r:
         yield r
 
 
