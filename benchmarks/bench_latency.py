@@ -64,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         env.update(ORDERFLOW_HOME=str(home), POLYGON_RPC_URL=node.url, START_BLOCK="0", CONFIRMATIONS="0",
                    CLOB_API_URL=clob.url, ENABLE_METADATA="false", MAX_OPEN_POSITIONS=str(args.buys + 10),
                    MAX_MARKET_EXPOSURE_USD="100000", BANKROLL_USD="1000000", MAX_POSITION_USD="1000",
-                   DAGSTER_PORT=str(free_port()))
+                   # every entry pays the spread and is marked at the bid: 30 of them can reach the
+                   # default 500 daily loss, and a paused day would be a risk test, not a latency one
+                   MAX_DAILY_LOSS="1000000", DAGSTER_PORT=str(free_port()))
         print(f"starting `orderflow up` (logs in {home})", flush=True)
         proc = start_up(env, home)
         try:

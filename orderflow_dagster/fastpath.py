@@ -86,7 +86,9 @@ class FastPath:
         self.stats.fills += result.fills
         if self.on_landed is not None:
             self.on_landed(result)
-        if result.fills:
+        # also right after a pause for missing models (a dbt run rebuilding them), so signals
+        # held back then go out at the next block, not at the next block with fills
+        if result.fills or self.stats.waiting_for_models:
             report = self.trade()
             self.stats.executed += report.executed
             if self.on_traded is not None and (report.signals_made or report.settled):
@@ -97,7 +99,8 @@ class FastPath:
         with connect(self.database_url, autocommit=True) as conn:
             if not models_built(conn):
                 if not self.stats.waiting_for_models:
-                    log.info("fast path: landing only until dbt has built the models trading reads (first scoring)")
+                    log.info("fast path: landing only until dbt has built the models trading reads "
+                             "(the first scoring, or a run rebuilding them)")
                 self.stats.waiting_for_models = True
                 return RunReport()
             self.stats.waiting_for_models = False

@@ -69,3 +69,9 @@ def test_ingest_then_dbt_build_through_dagster(anvil, replayer, db_url, monkeypa
                               run_config={"ops": {"chain_logs": {"config": {"mode": "follow"}}}}).success
         later = trades_after_ingestion(dg.build_sensor_context(instance=instance, cursor=ctx.cursor))
         assert isinstance(later, dg.RunRequest) and later.job_name == "refresh_trades"
+        # that refresh rebuilds int_tokens_mapped_to_outcomes, whose old table goes with DROP ... CASCADE;
+        # the view trading reads between refreshes (int_trades_since_refresh) must come back in the same run
+        again = defs.resolve_job_def(trades_job.name).execute_in_process(instance=instance)
+        assert again.success
+        with connect(db_url) as conn:
+            assert conn.execute("SELECT to_regclass('int_trades_since_refresh') IS NOT NULL").fetchone()[0]

@@ -17,7 +17,9 @@ scoring_job = dg.define_asset_job(
 
 trades_job = dg.define_asset_job(
     "refresh_trades",
-    selection=build_dbt_asset_selection([orderflow_dbt_models], dbt_select="+orderflow_trades"),
+    # int_trades_since_refresh too: rebuilding int_tokens_mapped_to_outcomes (a table) drops the old
+    # one with CASCADE, which drops this view that reads it; trading reads the view between refreshes
+    selection=build_dbt_asset_selection([orderflow_dbt_models], dbt_select="+orderflow_trades int_trades_since_refresh"),
     description="dbt build of orderflow_trades and what it needs, after new fills land.",
     tags=DBT_TAG,
 )
