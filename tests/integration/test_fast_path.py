@@ -13,6 +13,7 @@ from orderflow_dagster.fastpath import FastPath
 from orderflow_dagster.ingest import Ingestor
 from orderflow_dagster.warehouse.db import connect
 from tests.dbt.helpers import dbt, sync_condition_tokens
+from tests.integration.chain_truth import head_after
 from tests.integration.conftest import ingest_settings
 from tests.integration.trading_fixtures import paper_settings
 from tests.support.clob_server import ClobServer
@@ -47,7 +48,8 @@ def test_whale_fill_is_traded_in_the_tick_that_lands_it(anvil, replayer, db_url)
         fast = FastPath(settings, paper_settings(clob.url), db_url, on_traded=lambda r: report_trading(instance, r))
         try:
             fast.tick()  # lands what is already there; nothing fresh to trade
-            replayer.match(live, WHALE, "BUY", 0, [(MAKER, 12_000, "0.50")])
+            # mined before the tick reads the head (anvil answers the send before its block exists)
+            head_after(anvil.url, [replayer.match(live, WHALE, "BUY", 0, [(MAKER, 12_000, "0.50")])])
             result = fast.tick()
             again = fast.tick()
         finally:
