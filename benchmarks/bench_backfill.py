@@ -41,9 +41,10 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import yaml
 
@@ -77,28 +78,13 @@ class Measured:
     failed: int
     max_parallel: int  # most runs STARTED at one instant
     phases: dict[str, float]  # mean seconds per run, see run_phases
-    dagster_cpu: float  # CPU-seconds of the daemon and its descendants (code server, run and step workers), at least
+    dagster_cpu: float  # CPU-seconds of the daemon and its descendants (code server, run workers), at least
     busy_cpu: float  # CPU-seconds the whole machine spent over the wall (every process, ours or not)
     load: tuple[float, float]  # 1-minute load average at launch and at the end
 
     @property
     def rate(self) -> float:
         return self.fills / self.wall
-
-
-@contextlib.contextmanager
-def patched_environ(values: dict[str, str]) -> Iterator[None]:
-    """os.environ with `values` (our own process reads dagster.yaml's env: DATABASE_URL), restored after."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def dagster_yaml(limit: int) -> str:
@@ -283,7 +269,8 @@ def measure(chain: Chain, limit: int, server_url: str, *, timeout: float, out: C
         env.update(DATABASE_URL=db_url, DAGSTER_HOME=str(home), POLYGON_RPC_URL=chain.url, CONFIRMATIONS="0",
                    PARTITION_SIZE_BLOCKS=str(chain.partition_size))
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-        stack.enter_context(patched_environ({k: env[k] for k in OWNED_ENV if k in env}))
+        # our own process reads dagster.yaml's env too (DATABASE_URL); restored after
+        stack.enter_context(mock.patch.dict(os.environ, {k: env[k] for k in OWNED_ENV if k in env}))
         instance = stack.enter_context(dg.DagsterInstance.from_config(str(home)))
         instance.add_dynamic_partitions(block_range_partitions.name, chain.partitions)
 
@@ -322,7 +309,7 @@ def measure(chain: Chain, limit: int, server_url: str, *, timeout: float, out: C
         f"launch -> first run {m.to_first_run:.1f} s, first run -> last run's end {m.wall - m.to_first_run:.1f} s)")
     out(f"  {m.runs} runs succeeded, {m.failed} failed, at most {m.max_parallel} at once; a run on average: "
         + ", ".join(f"{PHASES[k]} {v:.1f} s" for k, v in m.phases.items()))
-    out(f"  CPU: the daemon and every process under it (its code server, run and step workers) at least "
+    out(f"  CPU: the daemon and every process under it (its code server and run workers) at least "
         f"{m.dagster_cpu:.0f} CPU-s, its start included ({m.dagster_cpu / m.runs:.1f} per run); the whole machine was busy {m.busy_cpu:.0f} of "
         f"{os.cpu_count() * m.wall:.0f} CPU-s (Postgres, anvil, anything else running); load average {m.load[0]:.2f} -> {m.load[1]:.2f}")
     out(f"  exactly once: {fills:,} fills = the chain's {chain.fills:,}, {matches:,} matches = the chain's, no key twice")

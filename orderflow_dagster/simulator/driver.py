@@ -49,15 +49,18 @@ class SimulationResult:
     def skilled_wallets(self) -> set[str]:
         return self.world.skilled_wallets()
 
-    def count(self, event: Event) -> None:
-        if isinstance(event, Trade):
-            self.matches += 1
-            self.fills += event.fills
-            self.purposes[event.purpose] = self.purposes.get(event.purpose, 0) + 1
-        elif isinstance(event, MarketOpened):
-            self.markets += 1
-        elif isinstance(event, Resolution):
-            self.resolutions += 1
+    def count(self, events: list[Event], txs: list[Tx]) -> None:
+        """Count events sent (or landed) as the transactions txs."""
+        self.transactions += len(txs)
+        for event in events:
+            if isinstance(event, Trade):
+                self.matches += 1
+                self.fills += event.fills
+                self.purposes[event.purpose] = self.purposes.get(event.purpose, 0) + 1
+            elif isinstance(event, MarketOpened):
+                self.markets += 1
+            elif isinstance(event, Resolution):
+                self.resolutions += 1
 
 
 def event_txs(maker: LogMaker, event: Event) -> list[Tx]:
@@ -115,9 +118,7 @@ class Driver:
         txs = [tx for event in events for tx in event_txs(self.replayer, event)]
         for i in range(0, len(txs), 500):
             self.replayer.send_batch(txs[i:i + 500])
-        self.result.transactions += len(txs)
-        for event in events:
-            self.result.count(event)
+        self.result.count(events, txs)
 
     def _block(self, tag: str = "latest") -> dict:
         return self.replayer.rpc("eth_getBlockByNumber", tag, False)

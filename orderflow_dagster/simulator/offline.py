@@ -16,15 +16,13 @@ from collections.abc import Iterator
 import psycopg
 from eth_utils import keccak
 
+from orderflow_dagster.chain.contracts import POLYGON_CHAIN_ID
 from orderflow_dagster.chain.decode import decode_logs
 from orderflow_dagster.simulator.driver import SimulationResult, Tx, block_timestamp, block_windows, event_txs
 from orderflow_dagster.simulator.replayer import LogMaker
 from orderflow_dagster.simulator.world import DAY, Event, World, WorldConfig
 from orderflow_dagster.warehouse.db import connect
 from orderflow_dagster.warehouse.landing import land_range, prepare_copy
-
-POLYGON = 137
-
 
 def _hash(*parts: object) -> str:
     return "0x" + keccak(text=":".join(map(str, parts))).hex()
@@ -63,7 +61,7 @@ def world_blocks(config: WorldConfig, days: float, block_seconds: float = 60.0,
 
 
 def land_world(database_url: str, config: WorldConfig, days: float, block_seconds: float = 60.0,
-               blocks_per_range: int = 200, chain_id: int = POLYGON) -> SimulationResult:
+               blocks_per_range: int = 200, chain_id: int = POLYGON_CHAIN_ID) -> SimulationResult:
     """Simulate `days` of `config` and land its logs in ranges of blocks_per_range blocks; returns
     counts and ground truth as `simulate` does (first_block/last_block are the landed range)."""
     started = time.perf_counter()
@@ -88,9 +86,7 @@ def land_world(database_url: str, config: WorldConfig, days: float, block_second
             b = number
             txs = [tx for event in events for tx in event_txs(maker, event)]  # once per event: it draws order hashes
             pending.extend(block_logs(txs, number, ts))
-            result.transactions += len(txs)
-            for event in events:
-                result.count(event)
+            result.count(events, txs)
             if b - a + 1 >= blocks_per_range:
                 land(conn)
                 a = None
