@@ -1,5 +1,5 @@
 """`orderflow up` as a benchmark's subprocess: start it in its own ORDERFLOW_HOME, wait on it,
-stop it as Ctrl-C would (bench-latency, bench-soak)."""
+stop it as Ctrl-C would (SIGTERM; bench-latency, bench-soak)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,11 @@ def start_up(env: dict[str, str], home: Path) -> subprocess.Popen:
 
 
 def stop_up(proc: subprocess.Popen, timeout: float) -> None:
-    """SIGINT to its group (what Ctrl-C does), SIGKILL if it has not stopped within timeout."""
-    os.killpg(proc.pid, signal.SIGINT)
+    """SIGTERM to its group (`up` stops everything as on Ctrl-C), SIGKILL if it has not stopped
+    within timeout. Not SIGINT: a benchmark started in the background (`make bench-soak &`)
+    hands its children SIGINT ignored, so `up` would never see it, and its SIGKILL would orphan
+    Postgres, the daemon and the code server (seen: a soak's whole tree left running)."""
+    os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(timeout)
     except subprocess.TimeoutExpired:
