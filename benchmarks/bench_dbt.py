@@ -10,7 +10,9 @@
    raw_orders_matched row per match), raw_resolutions for half the markets after the last fill,
    and ingest_ranges rows (20,000 blocks each) covering every landed block: the incremental
    models read ingest_ranges as their change log. Then VACUUM ANALYZE, as after a backfill.
-2. Full: `dbt build` (seeds, models, tests) on the empty dbt schema, timed as a subprocess.
+2. Full: the scoring job's `dbt build` (seeds, models, data tests; unit tests run in CI, not in
+   production runs: orderflow_dagster/defs/dbt/assets.py BUILD_ARGS) on the empty dbt schema,
+   timed as a subprocess.
 3. Append `--append` fills (open markets only) in new blocks after the last landed one, with
    their ingest_ranges row, as one landed range of the head follower would.
 4. Incremental: the same `dbt build` again, timed.
@@ -120,7 +122,9 @@ def slowest_nodes(workdir: Path, n: int = 8) -> str:
 
 def dbt_build(url: str, workdir: Path) -> float:
     """Seconds of one `dbt build` against url (raises with dbt's output tail when it fails)."""
-    cmd = [DBT, "build", "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
+    from orderflow_dagster.defs.dbt.assets import BUILD_ARGS  # the scoring job's own command
+
+    cmd = [DBT, *BUILD_ARGS, "--project-dir", "dbt_project", "--profiles-dir", "dbt_project",
            "--target-path", str(workdir / "target"), "--log-path", str(workdir / "logs")]
     env = {k: v for k, v in os.environ.items() if not k.startswith("DBT_")}
     env.update(DATABASE_URL=url, DBT_SEND_ANONYMOUS_USAGE_STATS="false", DBT_USE_COLORS="false")
