@@ -13,13 +13,19 @@ from orderflow_dagster.simulator.anvil import rpc_call
 _FILLS = {EVENTS_BY_KEY["order_filled_v1"].topic0: "v1", EVENTS_BY_KEY["order_filled_v2"].topic0: "v2"}
 
 
-def head_after(rpc_url: str, tx_hashes: list[str], timeout: float = 30.0) -> int:
-    """The head once the last of tx_hashes is mined: anvil may answer eth_sendTransaction before
-    its automined block exists, so a head read at once can be one block short under load."""
+def mined_receipt(rpc_url: str, tx_hash: str, timeout: float = 30.0) -> dict:
+    """The transaction's receipt once it is mined: anvil may answer eth_sendTransaction before
+    its automined block exists, so a receipt read at once can be null under load."""
     deadline = time.monotonic() + timeout
-    while rpc_call(rpc_url, "eth_getTransactionReceipt", tx_hashes[-1]) is None:
-        assert time.monotonic() < deadline, f"{tx_hashes[-1]} not mined after {timeout} s"
+    while (receipt := rpc_call(rpc_url, "eth_getTransactionReceipt", tx_hash)) is None:
+        assert time.monotonic() < deadline, f"{tx_hash} not mined after {timeout} s"
         time.sleep(0.05)
+    return receipt
+
+
+def head_after(rpc_url: str, tx_hashes: list[str], timeout: float = 30.0) -> int:
+    """The head once the last of tx_hashes is mined (a head read at once can be one block short)."""
+    mined_receipt(rpc_url, tx_hashes[-1], timeout)
     return int(rpc_call(rpc_url, "eth_blockNumber"), 16)
 
 

@@ -14,6 +14,7 @@ from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import ClientConnection, connect
 
 from orderflow_dagster.simulator.anvil import AnvilNode
+from tests.integration.chain_truth import mined_receipt
 from tests.support.rpc_proxy import LOG_LIMIT_CODE, Fault, FaultPlan, RpcFaultProxy, WsFaultProxy
 
 pytestmark = pytest.mark.integration
@@ -47,8 +48,8 @@ def anvil() -> Iterator[str]:
 def log_block(anvil: str) -> int:
     """Number of a block holding exactly LOGS_PER_TX logs."""
     sender = rpc(anvil, "eth_accounts")["result"][0]
-    tx_hash = rpc(anvil, "eth_sendTransaction", {"from": sender, "data": THREE_LOGS_INIT_CODE})
-    receipt = rpc(anvil, "eth_getTransactionReceipt", tx_hash["result"])["result"]
+    tx_hash = rpc(anvil, "eth_sendTransaction", {"from": sender, "data": THREE_LOGS_INIT_CODE})["result"]
+    receipt = mined_receipt(anvil, tx_hash)  # a receipt read at once was null in CI
     assert len(receipt["logs"]) == LOGS_PER_TX
     return int(receipt["blockNumber"], 16)
 

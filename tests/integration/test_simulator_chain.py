@@ -26,6 +26,7 @@ from orderflow_dagster.simulator.anvil import AnvilError, AnvilNode, rpc_call
 from orderflow_dagster.simulator.emitter import encode_records
 from orderflow_dagster.chain.ctf_ids import curve_point_from_hash, ecadd
 from orderflow_dagster.simulator.replayer import Replayer, contract_address
+from tests.integration.chain_truth import mined_receipt
 
 pytestmark = pytest.mark.integration
 
@@ -46,7 +47,7 @@ def replayer(node):
 
 
 def logs_of(url: str, tx_hash: str) -> list[dict]:
-    return rpc_call(url, "eth_getTransactionReceipt", tx_hash)["logs"]
+    return mined_receipt(url, tx_hash)["logs"]
 
 
 def block_logs(url: str, block_number: str, address: str | None = None) -> list[dict]:
@@ -125,7 +126,7 @@ def test_raw_logs_land_at_the_real_address_with_exact_topics_and_data(node, repl
     records = [([], b""), ([TOPIC_A], b"\x01\x02\x03"), ([TOPIC_A, TOPIC_B], bytes(range(70))),
                ([TOPIC_A] * 3, b"\xff" * 32), ([TOPIC_B] * 4, b"")]
     tx_hash = replayer.send_logs(exchange, records)
-    block = rpc_call(node.url, "eth_getTransactionReceipt", tx_hash)["blockNumber"]
+    block = mined_receipt(node.url, tx_hash)["blockNumber"]
     logs = block_logs(node.url, block, exchange)
     assert [(log["topics"], data_bytes(log)) for log in logs] == [(list(t), d) for t, d in records]
     assert {log["address"] for log in logs} == {exchange}
