@@ -14,7 +14,9 @@ from dataclasses import dataclass
 import polars as pl
 import psycopg
 
-from orderflow_dagster.chain.decode import RAW_TABLES, TABLE_COLUMNS, DecodedBatch
+from orderflow_dagster.chain.contracts import EVENTS
+from orderflow_dagster.chain.decode import RAW_TABLES, TABLE_COLUMNS, DecodedBatch, column_name
+from orderflow_dagster.warehouse.pgcopy import encode_binary
 
 # One lock per chain: landings (follow, backfill, reorg repair) never interleave.
 _LOCK_NAMESPACE = 0x0F10  # arbitrary, constant
@@ -44,9 +46,19 @@ def lock_chain(cur: psycopg.Cursor, chain_id: int) -> None:
 class CopyPayload:
     """A frame's rows written out for COPY ahead of time (prepare_copy)."""
 
-    options: str  # COPY options: text format when every value allows it, else CSV
-    data: bytes
+    options: str  # COPY options: binary for the fill tables, text when every value allows it, else CSV
+    data: list[bytes | memoryview]  # sent one piece after the other
     rows: int
+
+
+# The bulk tables go as binary COPY (warehouse/pgcopy.py: the server parses no timestamps or
+# numerics; bench-ingest: ~15% less server time per fill). Every column of theirs is an integer,
+# a boolean, a timestamp, a fixed-width hex text or a uint256 (numeric); the other tables, with
+# arrays and free text, stay on text COPY.
+BINARY_TABLES = {
+    table: frozenset(column_name(p.name) for e in EVENTS if e.table == table for p in e.params if p.type == "uint256")
+    for table in ("raw_order_fills", "raw_orders_matched")
+}
 
 
 def prepare_copy(batch: DecodedBatch) -> DecodedBatch:
@@ -57,8 +69,13 @@ def prepare_copy(batch: DecodedBatch) -> DecodedBatch:
 
 
 def render_copy(table: str, df: pl.DataFrame) -> CopyPayload:
-    data = _render_csv(df.select(TABLE_COLUMNS[table]))
-    return CopyPayload(_TEXT_OPTIONS if _text_format_safe(data) else _CSV_OPTIONS, data, df.height)
+    df = df.select(TABLE_COLUMNS[table])
+    if table in BINARY_TABLES:
+        pieces = encode_binary(df, BINARY_TABLES[table])
+        if pieces is not None:  # else a value of unusual width: text takes anything
+            return CopyPayload(_BINARY_OPTIONS, pieces, df.height)
+    data = _render_csv(df)
+    return CopyPayload(_TEXT_OPTIONS if _text_format_safe(data) else _CSV_OPTIONS, [data], df.height)
 
 
 def copy_frame(cur: psycopg.Cursor, table: str, df: pl.DataFrame, prepared: CopyPayload | None = None) -> int:
@@ -80,7 +97,8 @@ def copy_frame(cur: psycopg.Cursor, table: str, df: pl.DataFrame, prepared: Copy
     column_list = ", ".join(cols)
     if prepared is not None and prepared.rows == df.height:
         with cur.copy(f"COPY {table} ({column_list}) FROM STDIN ({prepared.options})") as cp:
-            cp.write(prepared.data)
+            for piece in prepared.data:
+                cp.write(piece)
         return df.height
     df = df.select(cols)
     first = _render_csv(df.slice(0, COPY_SLICE_ROWS))
@@ -107,6 +125,7 @@ def copy_frame(cur: psycopg.Cursor, table: str, df: pl.DataFrame, prepared: Copy
 COPY_SLICE_ROWS = 4_096
 _TEXT_OPTIONS = "FORMAT text, DELIMITER ',', NULL ''"
 _CSV_OPTIONS = "FORMAT csv"
+_BINARY_OPTIONS = "FORMAT binary"
 _COPY_TS_FORMAT = "%Y-%m-%d %H:%M:%S%.f%z"  # %.f prints nothing for a zero fraction
 
 

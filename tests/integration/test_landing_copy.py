@@ -1,4 +1,5 @@
-"""copy_frame lands decoded frames exactly (COPY text format, or CSV when a value needs it)."""
+"""copy_frame lands decoded frames exactly (binary COPY for the fill tables, text format, or CSV when a
+value needs it)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from datetime import datetime, timezone
 
 import polars as pl
 import pytest
+from eth_abi import encode
 
 import orderflow_dagster.warehouse.landing as landing
+from orderflow_dagster.chain.contracts import EVENTS_BY_KEY
 from orderflow_dagster.chain.decode import TABLE_COLUMNS, decode_logs
 from orderflow_dagster.warehouse.db import connect
 from orderflow_dagster.warehouse.migrate import apply_migrations
-from tests.unit.test_decode import TOKEN, TOKEN2, U256_MAX, V1, make_log, v1_fill, v2_fill
+from tests.unit.test_decode import TAKER, TOKEN, TOKEN2, U256_MAX, V1, V2, make_log, topic_addr, v1_fill, v2_fill
 
 
 @pytest.fixture
@@ -116,3 +119,56 @@ def test_land_range_records_batch_blocks_and_the_end_block(db):
     assert got[2] == (105, "0x" + "ee" * 32, end_ts)
     landing.land_range(db, 137, 100, 101, batch, end_block_hash="0x" + "ff" * 32)  # end block already in the batch
     assert db.execute("SELECT block_hash FROM chain_blocks WHERE block_number = 101").fetchone()[0] == "0x" + f"{101:064x}"
+
+
+def test_prepared_fills_go_as_binary_and_land_exactly(db):
+    fills = fills_batch().tables["raw_order_fills"]
+    # NULL timestamps, a fraction and a pre-2000 instant as well
+    ts = [datetime(2024, 1, 2, 3, 4, 5, 678901, tzinfo=timezone.utc), None, datetime(1999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)]
+    fills = fills.with_columns(pl.Series("block_timestamp", (ts * fills.height)[: fills.height], dtype=pl.Datetime("us", "UTC")))
+    payload = landing.render_copy("raw_order_fills", fills)
+    assert payload.options == "FORMAT binary" and payload.rows == fills.height
+    with db.transaction(), db.cursor() as cur:
+        assert landing.copy_frame(cur, "raw_order_fills", fills, payload) == fills.height
+    assert_same_rows(db, "raw_order_fills", fills)
+    assert db.execute("SELECT max(maker_amount_filled)::text, min(token_id)::text FROM raw_order_fills").fetchone() == (
+        str(U256_MAX), "0")
+
+
+def matches_batch(n: int = 12):
+    """OrdersMatched logs of both generations, uint256 extremes included."""
+    v1 = EVENTS_BY_KEY["orders_matched_v1"]
+    v2 = EVENTS_BY_KEY["orders_matched_v2"]
+    logs = []
+    for i in range(n):
+        logs.append(make_log(V1, [v1.topic0, "0x" + f"{i:064x}", topic_addr(TAKER)],
+                             encode(["uint256"] * 4, [0, TOKEN2, 10**6 + i, U256_MAX - i]), index=2 * i, block=200 + i))
+        logs.append(make_log(V2, [v2.topic0, "0x" + f"{i + 99:064x}", topic_addr(TAKER)],
+                             encode(["uint8"] + ["uint256"] * 3, [i % 2, TOKEN - i, 2**64 + i, i]), index=2 * i + 1, block=200 + i))
+    return decode_logs(logs, 137)
+
+
+@pytest.mark.parametrize("table", sorted(landing.BINARY_TABLES))
+def test_binary_and_text_copies_of_one_frame_store_the_same_rows(db, table):
+    frame = (fills_batch() if table == "raw_order_fills" else matches_batch()).tables[table]
+    binary = landing.render_copy(table, frame)
+    text = landing.CopyPayload(landing._TEXT_OPTIONS, [landing._render_csv(frame.select(TABLE_COLUMNS[table]))], frame.height)
+    assert binary.options == "FORMAT binary"
+    with db.transaction(), db.cursor() as cur:
+        landing.copy_frame(cur, table, frame, binary)
+        cur.execute(f"CREATE TEMP TABLE as_text (LIKE {table})")
+        with cur.copy(f"COPY as_text ({', '.join(TABLE_COLUMNS[table])}) FROM STDIN ({text.options})") as cp:
+            cp.write(text.data[0])
+        counts = cur.execute(f"SELECT (SELECT count(*) FROM {table}), (SELECT count(*) FROM (TABLE {table} EXCEPT ALL TABLE as_text) a),"
+                             f" (SELECT count(*) FROM (TABLE as_text EXCEPT ALL TABLE {table}) b)").fetchone()
+    assert counts == (frame.height, 0, 0)
+
+
+def test_a_fill_frame_binary_cannot_carry_goes_as_text(db):
+    fills = fills_batch(3).tables["raw_order_fills"].with_columns(
+        pl.Series("metadata", [None, "0x12", None, "0x1234", None, "0x" + "ab" * 32], dtype=pl.String))
+    payload = landing.render_copy("raw_order_fills", fills)
+    assert payload.options == landing._TEXT_OPTIONS  # metadata of three widths: no fixed-width block
+    with db.transaction(), db.cursor() as cur:
+        landing.copy_frame(cur, "raw_order_fills", fills, payload)
+    assert_same_rows(db, "raw_order_fills", fills)
