@@ -21,7 +21,10 @@
    format; the faster of the two is the floor. No decoding, no per-range work, one transaction.
 
 Before each timed step the table is emptied (TRUNCATE) and a CHECKPOINT is forced, so no step
-pays for another's dirty pages. The last line is
+pays for another's dirty pages. Before the first one, the new server's WAL is warmed (warm_wal):
+a new cluster has no WAL segment files to recycle, so whichever step wrote first paid ~1.4 s per
+million fills for creating them (measured: ours 9.2 s on a new cluster, 7.7 s right after), and
+ours ran first; a long-running server recycles its segments. The last line is
 `ingest: <fills/s> fills/s, <x> x naive, <y> x copy floor, peak <MB> MB`, with x = ours' rate /
 naive rate and y = ours' time / floor time for the same rows.
 """
@@ -251,6 +254,30 @@ def fresh_database(server_url: str | None) -> Iterator[tuple[str, str]]:
         yield url, f"new database {name} on {where}"
 
 
+def warm_wal(conn, megabytes: int = 1200) -> float:
+    """Write and drop a scratch table of about `megabytes` (plus as much WAL), then CHECKPOINT:
+    the WAL segment files the timed steps write then exist and are recycled, as on a server that
+    has been running. Returns the seconds it took."""
+    t0 = time.perf_counter()
+    rows = megabytes * 1_000_000 // 600
+    conn.execute("DROP TABLE IF EXISTS bench_warm_wal")
+    conn.execute(f"CREATE TABLE bench_warm_wal AS SELECT g AS n, repeat('w', 560) AS pad FROM generate_series(1, {rows}) AS g")
+    conn.execute("DROP TABLE bench_warm_wal")
+    conn.execute("CHECKPOINT")
+    return time.perf_counter() - t0
+
+
+def wal_files(conn) -> str:
+    """How many WAL segment files the server holds ('?' without the right to list them)."""
+    import psycopg
+
+    try:
+        with conn.transaction():
+            return str(conn.execute("SELECT count(*) FROM pg_ls_waldir()").fetchone()[0])
+    except psycopg.errors.InsufficientPrivilege:
+        return "?"
+
+
 def _reset(conn) -> None:
     conn.execute(f"TRUNCATE {FILLS}")
     conn.execute("CHECKPOINT")
@@ -301,12 +328,16 @@ def run(n_logs: int = 1_000_000, logs_per_body: int = 10_000, sample: int = 20_0
         conn = stack.enter_context(connect(url, autocommit=True))
         version = conn.execute("SHOW server_version").fetchone()[0]
         out(f"postgres {version}: {where}; {os.cpu_count()} CPUs")
-        conn.execute("CHECKPOINT")
+        wal_before = wal_files(conn)
+        warm = warm_wal(conn, max(16, n_logs * 1200 // 1_000_000))  # ours writes ~0.86 KB of WAL per fill (measured, printed below)
+        out(f"warm-up: WAL segment files {wal_before} -> {wal_files(conn)} ({warm:.1f} s, untimed; see the docstring)")
 
         # 1. ours, in a child process
         busy0 = _busy_cpu_seconds()
+        lsn0 = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
         ours = run_ours_in_child(bodies, url)
         busy = _busy_cpu_seconds() - busy0
+        wal_mb = float(conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", (lsn0,)).fetchone()[0]) / 1e6
         landed, v1, v2, tokens, makers = conn.execute(
             f"SELECT count(*), count(*) FILTER (WHERE generation = 1), count(*) FILTER (WHERE generation = 2),"
             f" count(DISTINCT coalesce(token_id, nullif(maker_asset_id, 0), taker_asset_id)), count(DISTINCT maker) FROM {FILLS}"
@@ -317,7 +348,7 @@ def run(n_logs: int = 1_000_000, logs_per_body: int = 10_000, sample: int = 20_0
         ours_rate = landed / ours["seconds"]
         out(f"  mix: {v1:,} V1 + {v2:,} V2 fills, {tokens:,} distinct token ids, {makers:,} distinct makers")
         out(f"ours: {landed:,} fills in {ours['seconds']:.2f} s = {ours_rate:,.0f} fills/s (Ingestor.backfill: parse + decode + "
-            f"land_range, {ranges} ranges, one transaction each), peak RSS {ours['peak_rss_mb']:.0f} MB")
+            f"land_range, {ranges} ranges, one transaction each), peak RSS {ours['peak_rss_mb']:.0f} MB, {wal_mb:,.0f} MB of WAL")
         out(f"  CPU: ours' process {ours['cpu_seconds']:.1f} CPU-s while landing; the whole machine was busy "
             f"{busy:.1f} of {os.cpu_count() * ours['process_seconds']:.1f} CPU-s over the child's life (Postgres and anything else running)")
 
