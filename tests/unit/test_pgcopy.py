@@ -97,3 +97,12 @@ def test_naive_timestamps_are_read_as_utc_instants():
     naive = pl.DataFrame({"ts": pl.Series([datetime(2001, 1, 1)], dtype=pl.Datetime("us"))})
     (row,) = read_copy(encode_binary(naive))
     assert struct.unpack(">q", row[0])[0] == (datetime(2001, 1, 1, tzinfo=timezone.utc) - PG_EPOCH) // timedelta(microseconds=1)
+
+
+def test_sliced_frames_of_several_chunks_read_back():
+    parts = [pl.DataFrame({"h": ["0x" + f"{i:04x}" for i in range(k, k + 3)], "a": [str(10**25 + i) for i in range(k, k + 3)]})
+             for k in (0, 3, 6)]
+    df = pl.concat(parts, rechunk=False).slice(2, 5)  # as decode's concatenated event parts, offset
+    rows = read_copy(encode_binary(df, {"a"}))
+    assert [r[0].decode() for r in rows] == df["h"].to_list()
+    assert [numeric_value(r[1]) for r in rows] == [int(a) for a in df["a"]]
