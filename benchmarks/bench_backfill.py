@@ -256,7 +256,7 @@ def measure(chain: Chain, limit: int, server_url: str, *, timeout: float, out: C
 
     from benchmarks.bench_ingest import _busy_cpu_seconds, fresh_database
     from orderflow_dagster.defs.ingestion.partitions import block_range_partitions
-    from orderflow_dagster.up import _spawn, _terminate
+    from orderflow_dagster.up import _spawn, _terminate, with_malloc_tuning
     from orderflow_dagster.warehouse.db import connect
 
     with contextlib.ExitStack() as stack:
@@ -269,6 +269,7 @@ def measure(chain: Chain, limit: int, server_url: str, *, timeout: float, out: C
         env.update(DATABASE_URL=db_url, DAGSTER_HOME=str(home), POLYGON_RPC_URL=chain.url, CONFIRMATIONS="0",
                    PARTITION_SIZE_BLOCKS=str(chain.partition_size))
         env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+        with_malloc_tuning(env)  # the daemon as `orderflow up` runs it
         # our own process reads dagster.yaml's env too (DATABASE_URL); restored after
         stack.enter_context(mock.patch.dict(os.environ, {k: env[k] for k in OWNED_ENV if k in env}))
         instance = stack.enter_context(dg.DagsterInstance.from_config(str(home)))

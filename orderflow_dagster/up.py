@@ -115,11 +115,16 @@ def _dagster_env(settings: Settings, database_url: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(DATABASE_URL=database_url, DAGSTER_HOME=str(home))
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    # glibc malloc tuning for the long-lived Dagster processes. Each thread that allocates gets its
-    # own arena (up to 8 per core); the gRPC code server and the daemon run sensors and RPCs on
-    # thread pools, so freed memory stays spread over half-empty arenas: two are plenty. And a
-    # fixed mmap threshold: glibc raises it after each large free, after which the multi-MB
-    # snapshot payloads these processes serialise come from the heap and fragment it.
+    return with_malloc_tuning(env)
+
+
+def with_malloc_tuning(env: dict[str, str]) -> dict[str, str]:
+    """glibc malloc tuning for the long-lived Dagster processes (unless env sets its own). Each
+    thread that allocates gets its own arena (up to 8 per core); the gRPC code server and the
+    daemon run sensors and RPCs on thread pools, so freed memory stays spread over half-empty
+    arenas: two are plenty. And a fixed mmap threshold: glibc raises it after each large free,
+    after which the multi-MB snapshot payloads these processes serialise come from the heap and
+    fragment it. (deploy/Dockerfile sets the same.)"""
     env.setdefault("MALLOC_ARENA_MAX", "2")
     env.setdefault("MALLOC_MMAP_THRESHOLD_", str(128 * 1024))
     return env
