@@ -180,7 +180,7 @@ def _numeric_digits(df: pl.DataFrame, columns: list[str]) -> dict[str, np.ndarra
 # batch, so each is converted once per process (cleared when _BIG_MAX are held).
 _BIG_ROWS: dict[str, int] = {}
 _BIG_TABLE = np.zeros((0, _MAX_DIGITS), dtype=np.int16)
-_BIG_MAX = 500_000
+_BIG_MAX = 100_000  # ~20 MB of keys and digits at most
 _BIG_LOCK = threading.Lock()
 
 
