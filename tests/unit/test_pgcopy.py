@@ -106,3 +106,13 @@ def test_sliced_frames_of_several_chunks_read_back():
     rows = read_copy(encode_binary(df, {"a"}))
     assert [r[0].decode() for r in rows] == df["h"].to_list()
     assert [numeric_value(r[1]) for r in rows] == [int(a) for a in df["a"]]
+
+
+def test_token_digits_stay_right_when_the_cache_fills(monkeypatch):
+    import orderflow_dagster.warehouse.pgcopy as pgcopy
+
+    monkeypatch.setattr(pgcopy, "_BIG_MAX", 4)
+    for start in (0, 3, 100):  # each batch overflows the cache and clears it
+        tokens = [str(U256_MAX - i) for i in range(start, start + 3)]
+        rows = read_copy(encode_binary(pl.DataFrame({"token": tokens}), {"token"}))
+        assert [numeric_value(r[0]) for r in rows] == [int(t) for t in tokens]
