@@ -116,3 +116,7 @@ def test_token_digits_stay_right_when_the_cache_fills(monkeypatch):
         tokens = [str(U256_MAX - i) for i in range(start, start + 3)]
         rows = read_copy(encode_binary(pl.DataFrame({"token": tokens}), {"token"}))
         assert [numeric_value(r[0]) for r in rows] == [int(t) for t in tokens]
+
+
+def test_a_numeric_column_that_is_not_decimal_text_gets_none():
+    assert encode_binary(pl.DataFrame({"a": pl.Series([1, 2], dtype=pl.Int64)}), {"a"}) is None
