@@ -28,7 +28,6 @@ import threading
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 TRAILER = (-1).to_bytes(2, "big", signed=True)
@@ -129,9 +128,7 @@ def _be(values: np.ndarray, fmt: str) -> np.ndarray:
 
 def _fixed_text(s: pl.Series, width: int) -> np.ndarray:
     """UTF-8 bytes of a string column whose values all have `width` bytes (no NULLs)."""
-    arr = s.to_arrow()
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
+    arr = s.to_arrow()  # one Arrow array: polars rechunks a Series of several chunks here
     if arr.type != "large_string":
         arr = arr.cast("large_string")
     _validity, offsets, data = arr.buffers()
