@@ -13,7 +13,7 @@ send format, then an int16 -1 trailer; all integers big-endian. Values, by polar
   Int16/Int32/Int64 -> int2/int4/int8, Boolean -> bool, Datetime(us) -> timestamptz
   (microseconds since 2000-01-01 UTC), String -> text, or numeric for the `numeric` columns
   (non-negative decimal integers: uint256 values as decode.py writes them).
-A numeric goes as base-10000 digits, as many as the largest value of its column in the batch
+A numeric goes as base-10000 digits, as many as the longest value of its column in the batch
 needs, leading zeros included: the server strips them (numeric_recv -> make_result), so the
 stored value is the canonical one.
 
@@ -24,15 +24,12 @@ text COPY, which takes anything.
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import polars as pl
 
 HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
 TRAILER = (-1).to_bytes(2, "big", signed=True)
 _PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC in microseconds since 1970
-_U64_DIGITS = 5  # base-10000 digits of any value below 2^64 (< 10^20)
 _MAX_DIGITS = 20  # base-10000 digits of any uint256 (< 10^78)
 
 _INT_TYPES = {pl.Int16: ">i2", pl.Int32: ">i4", pl.Int64: ">i8"}
@@ -75,14 +72,16 @@ def _encode_block(df: pl.DataFrame, numeric) -> list[bytes] | None:
     numbers = [c for c in present if schema[c] == pl.String and c in numeric]
     if any(c in numeric and schema[c] != pl.String for c in present):
         return None  # a numeric column must hold decimal text (an int64 sent as numeric is refused)
-    # one pass over the frame for the text columns' widths
+    # one pass over the frame for the text and numeric columns' widths
     probe = df.select(
-        *[pl.col(c).str.len_bytes().min().alias(f"min:{c}") for c in texts],
-        *[pl.col(c).str.len_bytes().max().alias(f"max:{c}") for c in texts],
-    ).row(0, named=True) if texts else {}
+        *[pl.col(c).str.len_bytes().min().alias(f"min:{c}") for c in texts + numbers],
+        *[pl.col(c).str.len_bytes().max().alias(f"max:{c}") for c in texts + numbers],
+    ).row(0, named=True) if texts or numbers else {}
     if any(probe[f"min:{c}"] != probe[f"max:{c}"] or not probe[f"min:{c}"] for c in texts):
         return None  # a text column of varying width: not one 2-D array
-    digits = _numeric_digits(df, numbers)
+    digits = _numeric_digits(df, {c: probe[f"max:{c}"] for c in numbers if probe[f"min:{c}"]})
+    if digits is not None and len(digits) < len(numbers):
+        return None  # an empty string in a numeric column
     if digits is None:
         return None
     fields: list[np.ndarray | None] = []  # per column: (n, width) uint8 payload, None = NULL
@@ -92,20 +91,26 @@ def _encode_block(df: pl.DataFrame, numeric) -> list[bytes] | None:
         elif name in digits:
             fields.append(digits[name])
         elif name in texts:
-            fields.append(_fixed_text(df.get_column(name), probe[f"min:{name}"]))
+            text = _fixed_text(df.get_column(name), probe[f"min:{name}"])
+            if text is None:
+                return None
+            fields.append(text)
         else:
             fields.append(_payload(df.get_column(name)))
-    width = 2 + sum(4 + (0 if f is None else f.shape[1]) for f in fields)
-    out = np.empty((n, width), dtype=np.uint8)
-    out[:, 0:2] = np.frombuffer(len(fields).to_bytes(2, "big"), dtype=np.uint8)
-    at = 2
+    # The field count and every field's byte length are the same for each row of the block:
+    # one template row, broadcast, then the values written column by column over it.
+    template = bytearray(len(fields).to_bytes(2, "big"))
+    spans = []
     for f in fields:
         size = -1 if f is None else f.shape[1]
-        out[:, at:at + 4] = np.frombuffer(size.to_bytes(4, "big", signed=True), dtype=np.uint8)
-        at += 4
+        template += size.to_bytes(4, "big", signed=True)
         if f is not None:
-            out[:, at:at + size] = f
-            at += size
+            spans.append((len(template), f))
+            template += bytes(size)
+    out = np.empty((n, len(template)), dtype=np.uint8)
+    out[:] = np.frombuffer(template, dtype=np.uint8)
+    for at, f in spans:
+        out[:, at:at + f.shape[1]] = f
     return [out.data]
 
 
@@ -126,84 +131,49 @@ def _be(values: np.ndarray, fmt: str) -> np.ndarray:
     return arr.view(np.uint8).reshape(len(arr), -1)
 
 
-def _fixed_text(s: pl.Series, width: int) -> np.ndarray:
-    """UTF-8 bytes of a string column whose values all have `width` bytes (no NULLs)."""
+def _fixed_text(s: pl.Series, width: int) -> np.ndarray | None:
+    """UTF-8 bytes of a string column whose values all have `width` bytes (no NULLs), as a
+    (rows, width) array; None when the values hold more bytes than that in all."""
     arr = s.to_arrow()  # one Arrow array: polars rechunks a Series of several chunks here
     if arr.type != "large_string":
         arr = arr.cast("large_string")
     _validity, offsets, data = arr.buffers()
-    first = int(np.frombuffer(offsets, dtype=np.int64, count=1, offset=arr.offset * 8)[0])
+    first, last = np.frombuffer(offsets, dtype=np.int64, count=len(s) + 1, offset=arr.offset * 8)[[0, -1]]
+    if last - first != len(s) * width:
+        return None
+    first = int(first)
     raw = np.frombuffer(data, dtype=np.uint8, count=len(s) * width, offset=first)
     return raw.reshape(len(s), width)
 
 
-def _numeric_digits(df: pl.DataFrame, columns: list[str]) -> dict[str, np.ndarray] | None:
+def _numeric_digits(df: pl.DataFrame, columns: dict[str, int]) -> dict[str, np.ndarray] | None:
     """numeric send format of each column (non-negative decimal integer strings, no NULLs):
     ndigits, weight, sign (0 = positive), dscale (0), then the base-10000 digits, most
-    significant first. None when a value is not such an integer below 10^80.
+    significant first. `columns`: name -> its longest value's length. None when a value is not
+    such an integer of at most 80 digits.
 
-    Values below 2^64 are split into digits with numpy; larger ones (token ids) are looked up
-    in a per-process table (_big_digits)."""
+    Each column is zero-padded on the left to a whole number of base-10000 digits (as many as
+    its longest value needs), so its text is one (rows, 4 x ndigits) byte array: the digits are
+    then numpy arithmetic over that array, the same for an amount and for a 78-digit token id
+    (no Python object per value)."""
     out: dict[str, np.ndarray] = {}
-    if not columns:
-        return out
     n = df.height
-    u64 = {c: pl.col(c).str.to_integer(base=10, dtype=pl.UInt64, strict=False) for c in columns}
-    parsed = df.select(*[e.fill_null(0).alias(f"v:{c}") for c, e in u64.items()],
-                       *[e.is_null().alias(f"big:{c}") for c, e in u64.items()])
-    for c in columns:
-        values = parsed.get_column(f"v:{c}").to_numpy()
-        big = parsed.get_column(f"big:{c}").to_numpy()
-        any_big = bool(big.any())
-        if any_big:
-            ndigits = _MAX_DIGITS
-        else:
-            ndigits, top = 1, int(values.max())
-            while ndigits < _U64_DIGITS and top >= 10_000 ** ndigits:
-                ndigits += 1
+    for c, longest in columns.items():
+        if longest > 4 * _MAX_DIGITS:
+            return None
+        ndigits = -(-longest // 4)
+        text = _fixed_text(df.get_column(c).str.zfill(4 * ndigits), 4 * ndigits)
+        if text is None:  # zfill counts characters: some value is not ASCII
+            return None
+        # Four characters are one base-10000 digit: read them as one little-endian uint32
+        # (first character in the low byte) and combine them in place (SWAR).
+        quads = text.view("<u4").reshape(n, ndigits)
+        if ((quads & 0xF0F0F0F0) != 0x30303030).any() or (((quads & 0x0F0F0F0F) + 0x06060606) & 0xF0F0F0F0).any():
+            return None  # a character outside '0'..'9'
+        d = quads & 0x0F0F0F0F
+        pairs = (d * 10 + (d >> 8)) & 0x00FF00FF  # bytes 0 and 2: the two 2-character halves
         words = np.zeros((n, 4 + ndigits), dtype=">i2")
         words[:, 0], words[:, 1] = ndigits, ndigits - 1  # sign 0 (positive) and dscale 0 stay
-        v = values.copy()
-        for k in range(min(ndigits, _U64_DIGITS)):
-            words[:, 3 + ndigits - k] = v % 10_000
-            v //= 10_000
-        if any_big:
-            table = _big_digits(df.get_column(c).filter(pl.Series(big)).to_list())
-            if table is None:
-                return None
-            words[big, 4:] = table
+        words[:, 4:] = (pairs & 0xFF) * 100 + (pairs >> 16)
         out[c] = words.view(np.uint8).reshape(n, -1)
     return out
-
-
-# Digits of the values of 2^64 and more (token ids): the same few thousand recur batch after
-# batch, so each is converted once per process (cleared when _BIG_MAX are held).
-_BIG_ROWS: dict[str, int] = {}
-_BIG_TABLE = np.zeros((0, _MAX_DIGITS), dtype=np.int16)
-_BIG_MAX = 100_000  # ~20 MB of keys and digits at most
-_BIG_LOCK = threading.Lock()
-
-
-def _big_digits(values: list[str]) -> np.ndarray | None:
-    """(len(values), _MAX_DIGITS) base-10000 digits of decimal integer strings, most significant
-    first; None when one is not a non-negative integer below 10^80."""
-    global _BIG_TABLE
-    with _BIG_LOCK:
-        if len(_BIG_ROWS) + len(values) > _BIG_MAX:
-            _BIG_ROWS.clear()
-            _BIG_TABLE = _BIG_TABLE[:0]
-        rows = _BIG_ROWS
-        new: list[list[int]] = []
-        for text in values:
-            if text in rows:
-                continue
-            if not text.isascii() or not text.isdigit() or len(text) > 4 * _MAX_DIGITS:
-                return None
-            v, digits = int(text), [0] * _MAX_DIGITS
-            for k in range(_MAX_DIGITS - 1, -1, -1):
-                v, digits[k] = divmod(v, 10_000)
-            rows[text] = len(_BIG_TABLE) + len(new)
-            new.append(digits)
-        if new:
-            _BIG_TABLE = np.concatenate([_BIG_TABLE, np.array(new, dtype=np.int16)])
-        return _BIG_TABLE[[rows[t] for t in values]]

@@ -87,6 +87,12 @@ def test_a_batch_without_nulls_is_one_block_in_frame_order():
     (pl.DataFrame({"a": ["1", "-1"]}), {"a"}),  # not a uint
     (pl.DataFrame({"a": ["1", "1.5"]}), {"a"}),
     (pl.DataFrame({"a": ["1", "1" * 81]}), {"a"}),  # beyond 10^80
+    (pl.DataFrame({"a": ["1", "+1"]}), {"a"}),
+    (pl.DataFrame({"a": ["12", " 1"]}), {"a"}),
+    (pl.DataFrame({"a": ["1", ""]}), {"a"}),
+    (pl.DataFrame({"a": ["0x10", "1"]}), {"a"}),
+    (pl.DataFrame({"a": ["1", "\u0661\u0662"]}), {"a"}),  # Arabic-Indic digits: not ASCII, zfill pads by characters
+    (pl.DataFrame({"a": ["12\u00e9", "1234"]}), {"a"}),
     (pl.DataFrame({"f": [1.5, 2.0]}), set()),  # no binary encoder for floats here
 ])
 def test_frames_it_cannot_carry_get_none(frame, numeric):
@@ -108,14 +114,13 @@ def test_sliced_frames_of_several_chunks_read_back():
     assert [numeric_value(r[1]) for r in rows] == [int(a) for a in df["a"]]
 
 
-def test_token_digits_stay_right_when_the_cache_fills(monkeypatch):
-    import orderflow_dagster.warehouse.pgcopy as pgcopy
-
-    monkeypatch.setattr(pgcopy, "_BIG_MAX", 4)
-    for start in (0, 3, 100):  # each batch overflows the cache and clears it
-        tokens = [str(U256_MAX - i) for i in range(start, start + 3)]
-        rows = read_copy(encode_binary(pl.DataFrame({"token": tokens}), {"token"}))
-        assert [numeric_value(r[0]) for r in rows] == [int(t) for t in tokens]
+def test_numerics_of_every_length_in_one_column_read_back():
+    # amounts and token ids side by side (a V1 fill's asset ids: 0 for USDC, else a token id),
+    # every length from 1 to 78 digits, so every zero-padding of the first base-10000 digit occurs
+    values = [0, U256_MAX] + [10**k for k in range(78)] + [10**k - 1 for k in range(1, 79)]
+    rows = read_copy(encode_binary(pl.DataFrame({"a": [str(v) for v in values]}), {"a"}))
+    assert [numeric_value(r[0]) for r in rows] == values
+    assert {len(r[0]) for r in rows} == {8 + 2 * 20}  # as many digits as the longest value needs
 
 
 def test_a_numeric_column_that_is_not_decimal_text_gets_none():
