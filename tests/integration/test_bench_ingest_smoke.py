@@ -32,7 +32,7 @@ def test_generated_bodies_are_eth_getlogs_answers(tmp_path):
 
 def test_benchmark_runs_and_ends_with_the_summary_line(pg_server_url, tmp_path):
     lines: list[str] = []
-    result = bench_ingest.run(3_000, logs_per_body=700, sample=400, workdir=tmp_path, server_url=pg_server_url,
+    result = bench_ingest.run(3_000, logs_per_body=700, sample=400, rounds=2, workdir=tmp_path, server_url=pg_server_url,
                               out=lines.append)
     assert re.fullmatch(r"ingest: \d+ fills/s, \d+\.\d x naive, \d+\.\d\d x copy floor, peak \d+ MB", lines[-1]), lines[-1]
     assert bench_ingest.LAST_LINE.match(lines[-1])
@@ -40,3 +40,5 @@ def test_benchmark_runs_and_ends_with_the_summary_line(pg_server_url, tmp_path):
     assert any("equal the rows ours landed" in line for line in lines)
     assert result["ours"]["fills"] == 3_000 and result["ours"]["ranges"] >= 5
     assert 0 < result["ours"]["peak_rss_mb"] < 2_000
+    assert len(result["rounds"]) == 2 and sum(line.startswith("round ") for line in lines) == 2
+    assert result["x"] == sum(r["x"] for r in result["rounds"]) / 2  # the median of two: their mean
