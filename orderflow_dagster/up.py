@@ -151,9 +151,7 @@ def _start_code_server(settings: Settings, env: dict[str, str], logs: Path,
     while True:
         if proc.poll() is not None:
             raise SystemExit(f"the Dagster code server exited with code {proc.returncode}; see {logs}/code-server.log")
-        check = subprocess.run([str(bindir / "dagster"), "api", "grpc-health-check", "-h", "127.0.0.1", "-p", str(port)],
-                               env=env, capture_output=True, text=True)
-        if check.returncode == 0:
+        if code_server_serving(port):
             break
         if time.monotonic() > deadline:
             raise SystemExit(f"the Dagster code server did not answer on port {port} within "
@@ -165,6 +163,23 @@ def _start_code_server(settings: Settings, env: dict[str, str], logs: Path,
                          f"      port: {port}\n      location_name: orderflow\n")
     print(f"code server  127.0.0.1:{port} (orderflow_dagster.definitions; logs in {logs}/code-server.log)")
     return proc, workspace
+
+
+def code_server_serving(port: int, timeout: float = 2.0) -> bool:
+    """True once the code server on 127.0.0.1:port answers the standard gRPC health check with
+    SERVING for its "DagsterApi" service (what `dagster api grpc-health-check` asks, without
+    starting a Python process that imports dagster for each try: ~1 CPU-s each, taken from the
+    code server loading the definitions beside it)."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        try:
+            reply = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(service="DagsterApi"), timeout=timeout)
+        except grpc.RpcError:
+            return False
+    return reply.status == health_pb2.HealthCheckResponse.SERVING
 
 
 def _cancel_orphaned_runs(settings: Settings, env: dict[str, str]) -> int:
