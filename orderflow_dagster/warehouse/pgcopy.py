@@ -79,9 +79,9 @@ def _encode_block(df: pl.DataFrame, numeric) -> list[bytes] | None:
     ).row(0, named=True) if texts or numbers else {}
     if any(probe[f"min:{c}"] != probe[f"max:{c}"] or not probe[f"min:{c}"] for c in texts):
         return None  # a text column of varying width: not one 2-D array
-    digits = _numeric_digits(df, {c: probe[f"max:{c}"] for c in numbers if probe[f"min:{c}"]})
-    if digits is not None and len(digits) < len(numbers):
+    if any(not probe[f"min:{c}"] for c in numbers):
         return None  # an empty string in a numeric column
+    digits = _numeric_digits(df, {c: probe[f"max:{c}"] for c in numbers})
     if digits is None:
         return None
     fields: list[np.ndarray | None] = []  # per column: (n, width) uint8 payload, None = NULL
