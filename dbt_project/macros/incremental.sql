@@ -33,13 +33,30 @@
 
 
 {# ---- custom strategy: delete the model's scope, insert the rebuilt rows ------------- #}
+{#
+  replace_log (optional): the name of a macro(sign, relation) that logs rows of `relation` with
+  `sign`. Then the rows the delete removes are logged from its RETURNING (-1) and the rows
+  inserted from the temp relation (+1): no extra pass over the target's index to find them.
+#}
 {% macro get_incremental_replace_scope_sql(arg_dict) %}
     {%- set target = arg_dict['target_relation'] -%}
     {%- set temp = arg_dict['temp_relation'] -%}
     {%- set cols = get_quoted_csv(arg_dict['dest_columns'] | map(attribute='name')) -%}
+    {%- set log = config.get('replace_log') -%}
+    {%- if log %}
+    with replaced as (
+        delete from {{ target }} as t {{ config.require('replace_scope') }}
+        returning t.*
+    )
+    {{ context[log](-1, 'replaced') }};
+    {%- else %}
     delete from {{ target }} as t {{ config.require('replace_scope') }};
+    {%- endif %}
     insert into {{ target }} ({{ cols }})
     select {{ cols }} from {{ temp }};
+    {%- if log %}
+    {{ context[log](1, temp) }};
+    {%- endif %}
 {% endmacro %}
 
 
@@ -287,7 +304,8 @@ from ({{ current_query }}) as c;
   Pre-hook: the trade-change scope, then the (wallet, market) pairs to rebuild into
   of_tmp('pairs'): the markets of the (wallet, token) pairs orderflow_trades touched (as the
   removed and the inserted trades had them) and every wallet holding a market whose resolution
-  appeared or changed. Logs the rows about to be replaced (-1).
+  appeared or changed. The rows replaced (-1) and inserted (+1) are logged by the strategy
+  (replace_log), from the delete's RETURNING and the temp relation.
 #}
 {% macro wallet_markets_begin(resolutions, positions) %}
 {{ trade_changes_begin() }}
@@ -317,25 +335,27 @@ from (
 ) as touched;
 analyze {{ of_tmp('pairs') }};
 
--- the rows about to be replaced (-1); on a reset, downstream rebuilds from scratch instead
+-- a reset: downstream rebuilds from scratch (the replaced and inserted rows are logged by the
+-- replace_scope strategy, replace_log = wallet_markets_log_changes, unless this is a reset)
 insert into {{ target.schema }}.orderflow_wallet_market_changes (is_reset)
 select true from {{ of_tmp('reset') }} where is_reset;
-{{ wallet_markets_log_changes(-1, only_if_not_reset=true) }}
 {% endif %}
 {% endmacro %}
 
 {% macro wallet_markets_commit(resolutions) %}
-{% if is_incremental() %}
-{{ wallet_markets_log_changes(1, only_if_not_reset=true) }}
-{% else %}
+{% if not is_incremental() %}
 insert into {{ target.schema }}.orderflow_wallet_market_changes (is_reset) values (true);
 {% endif %}
 {{ trade_changes_commit() }}
 {{ key_state_commit('resolutions', resolution_keys(resolutions)) }}
 {% endmacro %}
 
-{# The rows of this model in the scope (pairs), into the wallet-market change log with `sign`. #}
-{% macro wallet_markets_log_changes(sign, only_if_not_reset=false) %}
+{#
+  replace_log of int_wallet_markets_accumulated: `relation`'s rows (the rows the run deleted, or
+  the temp relation it inserts) into the wallet-market change log with `sign`; nothing on a
+  reset (downstream rebuilds from scratch then).
+#}
+{% macro wallet_markets_log_changes(sign, relation) %}
 insert into {{ target.schema }}.orderflow_wallet_market_changes (
     wallet_address, market_key, sign, first_trade_at, last_trade_at, trades, taker_trades, volume_usdc,
     fees_usdc, realised_pnl_usdc, settlement_pnl_usdc, capital_usdc, shares_bought, shares_sold,
@@ -347,10 +367,9 @@ select
     t.shares_sold, t.inventory_shares, t.is_evidence::integer, t.is_win::integer, t.is_loss::integer,
     case when t.is_evidence then t.settled_pnl_usdc end, case when t.is_evidence then t.shares_opened end,
     t.weight_at_epoch, t.weighted_edge_at_epoch, t.weighted_edge_sq_at_epoch
-from {{ this }} as t
-join {{ of_tmp('pairs') }} as k on k.wallet_address = t.wallet_address and k.market_key = t.market_key
-{% if only_if_not_reset %}where not (select is_reset from {{ of_tmp('reset') }}){% endif %};
-{% endmacro %}
+from {{ relation }} as t
+where not (select is_reset from {{ of_tmp('reset') }})
+{%- endmacro %}
 
 
 {# ---- int_wallets_aggregated: moves by the wallet-market deltas -------------------------- #}

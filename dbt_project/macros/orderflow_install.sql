@@ -119,6 +119,8 @@ on conflict (invocation_id) do nothing;
 delete from {{ target.schema }}.orderflow_dbt_invocations where started_at < now() - interval '30 days';
 
 alter table {{ target.schema }}.orderflow_trade_changes add column if not exists condition_id text;
+-- the earliest of those rows: a token's first trade moves without re-reading its history
+alter table {{ target.schema }}.orderflow_trade_changes add column if not exists first_trade_at timestamptz;
 
 -- What each run of int_wallet_markets_accumulated removed (-1) and inserted (+1), per
 -- (wallet, market), with every additive measure: int_wallets_aggregated moves by these deltas.

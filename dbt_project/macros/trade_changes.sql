@@ -5,7 +5,7 @@
 #}
 {% macro trades_log_changes(sign) %}
 insert into {{ target.schema }}.orderflow_trade_changes
-    (wallet_address, token_id, condition_id, sign, fills, market_fills, market_usdc)
+    (wallet_address, token_id, condition_id, sign, fills, market_fills, market_usdc, first_trade_at)
 select
     t.wallet_address,
     t.token_id,
@@ -13,7 +13,8 @@ select
     {{ sign }},
     count(*),
     count(*) filter (where t.fill_role <> 'maker'),
-    coalesce(sum(t.usdc_amount) filter (where t.fill_role <> 'maker'), 0)
+    coalesce(sum(t.usdc_amount) filter (where t.fill_role <> 'maker'), 0),
+    min(t.timestamp)
 from {{ this }} as t
 where {{ in_scope_blocks('t') }}
 group by t.wallet_address, t.token_id, t.condition_id

@@ -4,6 +4,7 @@
         incremental_strategy='replace_scope',
         replace_scope='using ' ~ of_tmp('pairs') ~ ' as k
             where t.wallet_address = k.wallet_address and t.market_key = k.market_key',
+        replace_log='wallet_markets_log_changes',
         on_schema_change='fail',
         pre_hook="{{ wallet_markets_begin(ref('int_conditions_resolved'), ref('int_positions_accumulated')) }}",
         post_hook="{{ wallet_markets_commit(ref('int_conditions_resolved')) }}",
