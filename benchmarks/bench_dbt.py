@@ -16,6 +16,8 @@
 3. Append `--append` fills (open markets only) in new blocks after the last landed one, with
    their ingest_ranges row, as one landed range of the head follower would.
 4. Incremental: the same `dbt build` again, timed.
+5. No change: the same build once more with nothing new (printed, not in the ratio): what every
+   run pays whatever the new data.
 
 dbt's target and log directories go to a temporary directory (the project's manifest in
 dbt_project/target is left alone). The last line is
@@ -167,9 +169,15 @@ def run(n_fills: int = 5_000_000, n_append: int = 50_000, *, n_markets: int = 20
             trades_after = conn.execute("SELECT count(*) FROM orderflow_trades").fetchone()[0]
         out(f"incremental build: {inc:.1f} s, orderflow_trades {trades_after:,} rows (+{trades_after - trades_n:,});"
             f" slowest: {slowest_nodes(workdir)}")
+        # What every run pays whatever the new data (dbt's start, marking, scoring, wallet stats,
+        # the history): the same build once more with nothing landed since. Not in the ratio.
+        idle = dbt_build(url, workdir)
+        out(f"no-change build: {idle:.1f} s ({idle / full:.3f} of the full build: what any run costs,"
+            f" new fills or not); slowest: {slowest_nodes(workdir, 5)}")
         ratio = inc / full
         out(f"dbt: full {full:.1f} s, incremental {inc:.1f} s, ratio {ratio:.3f}")
-        return {"full_s": full, "incremental_s": inc, "ratio": ratio, "trades": trades_n, "trades_after": trades_after}
+        return {"full_s": full, "incremental_s": inc, "ratio": ratio, "no_change_s": idle,
+                "trades": trades_n, "trades_after": trades_after}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 No timing is asserted: this only proves the code `make bench-dbt` runs (the generator, COPY into
 every raw table with its ingest_ranges rows, the full dbt build, the appended range and the
-incremental build that picks it up) works, on a fresh database of the test server.
+incremental build that picks it up, then a build with nothing new) works, on a fresh database of the test server.
 """
 
 from __future__ import annotations
@@ -33,4 +33,5 @@ def test_benchmark_runs_and_ends_with_the_summary_line(pg_server_url):
     assert re.fullmatch(r"dbt: full \d+\.\d s, incremental \d+\.\d s, ratio \d+\.\d{3}", lines[-1]), lines[-1]
     assert bench_dbt.LAST_LINE.match(lines[-1])
     assert result["trades"] == 2_000 and result["trades_after"] == 2_200
-    assert result["full_s"] > 0 and result["incremental_s"] > 0
+    assert result["full_s"] > 0 and result["incremental_s"] > 0 and result["no_change_s"] > 0
+    assert lines[-2].startswith("no-change build: "), lines[-2]
