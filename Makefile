@@ -9,7 +9,7 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -path dbt_project/logs -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.md' -o -name '*.csv' \) -print)
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: install up test test-unit test-integration test-faults bench-ingest bench-dbt bench-latency bench-sim bench-soak bench-backfill backtest migrate status clean lint
+.PHONY: install up test test-unit test-integration test-faults bench-ingest bench-dbt bench-latency bench-sim bench-soak bench-backfill backtest migrate status clean
 
 install: $(STAMP) $(ANVIL) $(MANIFEST)
 
