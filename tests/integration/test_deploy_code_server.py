@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from orderflow_dagster.simulator.anvil import free_port
+from orderflow_dagster.up import code_server_serving
 from tests.unit.test_deploy_config import BIN, DEPLOY, REPO, load
 
 pytestmark = pytest.mark.integration
@@ -38,8 +39,7 @@ def test_code_server_as_composed_serves_definitions_with_the_deploy_instance(pg_
                                   start_new_session=True)  # its own group: the proxy and its code server
     try:
         deadline = time.monotonic() + 240
-        while subprocess.run([str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)],
-                             capture_output=True).returncode != 0:
+        while not code_server_serving(port):  # the health check `orderflow up` waits with
             assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "code-server.log").read_text()
             time.sleep(2)
         done = subprocess.run([str(BIN / "dagster"), "definitions", "validate", "-w", str(tmp_path / "workspace.yaml")],

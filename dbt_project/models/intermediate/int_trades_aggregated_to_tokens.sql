@@ -14,8 +14,7 @@
 -- (taker fills and direct fills), first and last trade, and the last traded price (the mark for
 -- open positions). Incremental: counts and volume move by the deltas orderflow_trades logged for
 -- the tokens it touched; the first trade too unless trades were removed; the last from the
--- trades index. Exact numerics, so a full
--- refresh gives the same numbers.
+-- trades index. Exact numerics, so a full refresh gives the same numbers.
 -- depends_on: {{ ref('orderflow_trades') }}
 
 {% if is_incremental() %}
