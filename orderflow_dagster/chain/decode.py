@@ -101,6 +101,9 @@ class DecodedBatch:
     # table -> its rows already written out for COPY (warehouse.landing.prepare_copy), so that
     # landing only sends bytes; empty when not prepared
     prepared: dict[str, object] = field(default_factory=dict)
+    # `blocks` as (numbers, hashes, epoch microseconds) lists, one entry per block number, when
+    # prepared (warehouse.landing.prepare_copy); None otherwise
+    block_lists: tuple[list, list, list] | None = None
 
     @property
     def fills(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import polars as pl
 import psycopg
@@ -65,6 +66,8 @@ def prepare_copy(batch: DecodedBatch) -> DecodedBatch:
     """Write each table's rows for COPY now (e.g. in a decode thread, while the previous batch
     lands), so that copy_frame in the landing transaction only sends bytes."""
     batch.prepared = {table: render_copy(table, df) for table, df in batch.tables.items() if df.height}
+    if batch.blocks is not None:
+        batch.block_lists = _block_lists(batch.blocks)
     return batch
 
 
@@ -149,15 +152,24 @@ def _text_format_safe(csv: bytes) -> bool:
 
 
 def delete_range(cur: psycopg.Cursor, chain_id: int, from_block: int, to_block: int | None) -> int:
-    """Delete every landed row with from_block <= block (<= to_block); None = to the end."""
-    deleted = 0
-    cond = "chain_id = %s AND block_number >= %s" + ("" if to_block is None else " AND block_number <= %s")
-    args = (chain_id, from_block) if to_block is None else (chain_id, from_block, to_block)
-    for table in [*RAW_TABLES, "raw_quarantine", "chain_blocks"]:
-        cur.execute(f"DELETE FROM {table} WHERE {cond}", args)
-        if table != "chain_blocks":
-            deleted += cur.rowcount
-    return deleted
+    """Delete every landed row with from_block <= block (<= to_block); None = to the end.
+
+    One statement (a data-modifying CTE per table) rather than one per table: a landing's
+    round trips wait on a server and a client that share the CPU with the decoding."""
+    cur.execute(_DELETE_RANGE_SQL[to_block is None], {"chain": chain_id, "lo": from_block, "hi": to_block})
+    return int(cur.fetchone()[0])
+
+
+def _delete_range_sql(open_ended: bool) -> str:
+    cond = "chain_id = %(chain)s AND block_number >= %(lo)s" + ("" if open_ended else " AND block_number <= %(hi)s")
+    tables = [*RAW_TABLES, "raw_quarantine"]
+    ctes = [f"d{i} AS (DELETE FROM {t} WHERE {cond} RETURNING 1)" for i, t in enumerate(tables)]
+    ctes.append(f"blocks AS (DELETE FROM chain_blocks WHERE {cond})")  # block hashes: not counted as rows
+    counted = " + ".join(f"(SELECT count(*) FROM d{i})" for i in range(len(tables)))
+    return f"WITH {', '.join(ctes)} SELECT {counted}"
+
+
+_DELETE_RANGE_SQL = {open_ended: _delete_range_sql(open_ended) for open_ended in (False, True)}
 
 
 def land_range(
@@ -226,28 +238,51 @@ def _insert_reorg(cur: psycopg.Cursor, chain_id: int, reorg: Reorg, rows_deleted
 
 
 def _record_blocks(cur, chain_id, batch: DecodedBatch, to_block, end_hash, end_ts) -> None:
-    blocks = batch.blocks if batch.blocks is not None and batch.blocks.height else None
-    if end_hash and (blocks is None or not (blocks.get_column("block_number") == to_block).any()):
-        end = pl.DataFrame({"block_number": [to_block], "block_hash": [end_hash], "block_timestamp": [end_ts]},
-                           schema={"block_number": pl.Int64, "block_hash": pl.String, "block_timestamp": pl.Datetime("us", "UTC")})
-        blocks = end if blocks is None else pl.concat([blocks.cast(end.schema), end])
-    if blocks is not None:
-        upsert_blocks(cur, chain_id, blocks)  # one statement (was executemany: a round of work per block)
+    """Upsert the batch's block hashes, plus the range's end block when no log was in it."""
+    if batch.block_lists is not None:
+        numbers, hashes, micros = (list(x) for x in batch.block_lists)
+    elif batch.blocks is not None:
+        numbers, hashes, micros = _block_lists(batch.blocks)
+    else:
+        numbers, hashes, micros = [], [], []
+    if end_hash and to_block not in numbers:
+        numbers.append(to_block)
+        hashes.append(end_hash)
+        micros.append(None if end_ts is None else _epoch_us(end_ts))
+    if numbers:
+        _upsert_block_lists(cur, chain_id, numbers, hashes, micros)
+
+
+def _epoch_us(ts) -> int:
+    """Microseconds since 1970 of an aware datetime (the end block's timestamp)."""
+    delta = ts - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _block_lists(blocks: pl.DataFrame) -> tuple[list, list, list]:
+    """(numbers, hashes, epoch microseconds) of a block_number/block_hash/block_timestamp frame;
+    a block number given twice keeps its last row, as row-by-row upserts would."""
+    blocks = blocks.unique(subset="block_number", keep="last", maintain_order=True)
+    return (blocks.get_column("block_number").to_list(), blocks.get_column("block_hash").to_list(),
+            blocks.get_column("block_timestamp").dt.epoch("us").to_list())
 
 
 def upsert_blocks(cur: psycopg.Cursor, chain_id: int, blocks: pl.DataFrame) -> None:
     """Insert or update chain_blocks rows (block_number, block_hash, block_timestamp columns) in one
-    statement, the columns passed as arrays (timestamps as epoch microseconds). A block number
-    given twice keeps its last row, as row-by-row upserts would."""
-    blocks = blocks.unique(subset="block_number", keep="last", maintain_order=True)
+    statement. A block number given twice keeps its last row, as row-by-row upserts would."""
+    _upsert_block_lists(cur, chain_id, *_block_lists(blocks))
+
+
+def _upsert_block_lists(cur: psycopg.Cursor, chain_id: int, numbers: list, hashes: list, micros: list) -> None:
+    # The columns go as arrays (timestamps as epoch microseconds): one statement, not one per
+    # block; in binary (%b), which a range's few hundred blocks dump and parse ~3x faster than text.
     cur.execute(
         "INSERT INTO chain_blocks (chain_id, block_number, block_hash, block_timestamp)"
         " SELECT %s, n, h, timestamptz 'epoch' + us * interval '1 microsecond'"
-        " FROM unnest(%s::bigint[], %s::text[], %s::bigint[]) AS b(n, h, us)"
+        " FROM unnest(%b::bigint[], %b::text[], %b::bigint[]) AS b(n, h, us)"
         " ON CONFLICT (chain_id, block_number) DO UPDATE SET block_hash = EXCLUDED.block_hash,"
         " block_timestamp = EXCLUDED.block_timestamp",
-        (chain_id, blocks.get_column("block_number").to_list(), blocks.get_column("block_hash").to_list(),
-         blocks.get_column("block_timestamp").dt.epoch("us").to_list()),
+        (chain_id, numbers, hashes, micros),
     )
 
 

@@ -109,8 +109,12 @@ def test_upsert_blocks_keeps_the_last_row_per_block(db):
         (1, "0xc", None), (2, "0xd", t), (3, "0xe", None)]
 
 
-def test_land_range_records_batch_blocks_and_the_end_block(db):
+@pytest.mark.parametrize("prepared", [False, True])
+def test_land_range_records_batch_blocks_and_the_end_block(db, prepared):
     batch = fills_batch(8)  # blocks 100 and 101
+    if prepared:  # the block lists are then built with the COPY rows, in the decode thread
+        landing.prepare_copy(batch)
+        assert batch.block_lists is not None
     end_ts = datetime(2024, 5, 1, tzinfo=timezone.utc)
     landing.land_range(db, 137, 100, 105, batch, end_block_hash="0x" + "ee" * 32, end_block_timestamp=end_ts)
     got = db.execute("SELECT block_number, block_hash, block_timestamp FROM chain_blocks ORDER BY 1").fetchall()
@@ -172,3 +176,19 @@ def test_a_fill_frame_binary_cannot_carry_goes_as_text(db):
     with db.transaction(), db.cursor() as cur:
         landing.copy_frame(cur, "raw_order_fills", fills, payload)
     assert_same_rows(db, "raw_order_fills", fills)
+
+
+def test_delete_range_counts_the_rows_it_deletes_in_every_table_but_block_hashes(db):
+    batch = fills_batch(8)  # 16 fills in blocks 100 (8) and 101 (8)
+    landing.land_range(db, 137, 100, 105, batch, end_block_hash="0x" + "ee" * 32, advance_cursor=False)
+    db.execute("INSERT INTO raw_quarantine (chain_id, block_number, block_hash, tx_hash, log_index, contract_address,"
+               " topics, data, reason) SELECT c, b, '0xb', '0xq', i, '0xa', '{}', '0x', r FROM (VALUES"
+               " (137, 101, 99, 'test'), (137, 200, 1, 'test'), (1, 101, 1, 'other chain')) AS v(c, b, i, r)")
+    with db.transaction(), db.cursor() as cur:
+        assert landing.delete_range(cur, 137, 101, 101) == 8 + 1
+        assert db.execute("SELECT count(*) FROM raw_order_fills").fetchone()[0] == 8
+        assert [r[0] for r in db.execute("SELECT block_number FROM chain_blocks ORDER BY 1")] == [100, 105]
+        assert landing.delete_range(cur, 137, 100, None) == 8 + 1  # open-ended: block 200's quarantined log too
+    assert db.execute("SELECT count(*) FROM raw_order_fills").fetchone()[0] == 0
+    assert db.execute("SELECT count(*) FROM chain_blocks").fetchone()[0] == 0
+    assert db.execute("SELECT chain_id, reason FROM raw_quarantine").fetchall() == [(1, "other chain")]
