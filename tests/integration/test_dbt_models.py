@@ -168,6 +168,20 @@ def test_incremental_run_equals_full_refresh(anvil, replayer, db_url, dbt_target
         conn.execute("INSERT INTO raw_market_metadata (condition_id, question, slug, outcomes, clob_token_ids, payload)"
                      " VALUES (%s, 'Up or down?', 'up-or-down', '{Up,Down}', %s, '{}')", (cid, [t0, t1]))
         fills = conn.execute("SELECT count(*) FROM raw_order_fills").fetchone()[0]
+        conn.commit()
+        # between refreshes, trading reads the new blocks' trades through int_trades_since_refresh
+        last = conn.execute("SELECT max(block_number) FROM orderflow_trades").fetchone()[0]
+        keys = "SELECT chain_id, tx_hash, log_index FROM {} WHERE block_number > %s"
+        new_fills = set(conn.execute(keys.format("raw_order_fills"), (last,)).fetchall())
+        assert new_fills and set(conn.execute(keys.format("int_trades_since_refresh"), (last,)).fetchall()) == new_fills
+        assert conn.execute("SELECT count(*) FROM int_trades_since_refresh WHERE block_number <= %s", (last,)).fetchone()[0] == 0
+        # a chain with no trades yet: all of its fills are new, old blocks included
+        conn.execute("CREATE TEMP TABLE other_chain AS SELECT * FROM raw_order_fills WHERE block_number <= %s LIMIT 3", (last,))
+        conn.execute("UPDATE other_chain SET chain_id = 1")
+        conn.execute("INSERT INTO raw_order_fills SELECT * FROM other_chain")
+        other = set(conn.execute("SELECT chain_id, tx_hash, log_index FROM int_trades_since_refresh WHERE chain_id = 1").fetchall())
+        assert len(other) == 3 and set(conn.execute(keys.format("int_trades_since_refresh"), (last,)).fetchall()) == new_fills
+        conn.rollback()  # the other chain's rows were only for this check
     dbt(db_url, "build", target_path=dbt_target, vars=PINNED)
     incremental = {t: table_snapshot(db_url, t) for t in tables}
     assert incremental["orderflow_trades"] != before and len(incremental["orderflow_trades"]) == fills
