@@ -160,9 +160,8 @@ def delete_range(cur: psycopg.Cursor, chain_id: int, from_block: int, to_block: 
 
     skip_unlanded: delete nothing when chain_blocks holds no block of the range. Every landing
     records the block of each log it lands (land_range), so such a range holds no rows; the
-    check (a one-time filter on the chain_blocks key) spares the scan a BRIN index makes of the
-    fill table's unsummarised tail (migrations/0006), which would grow with every range a
-    backfill lands before autovacuum summarises it."""
+    check (a one-time filter on the chain_blocks key) spares a fresh range the deletes, and the
+    fill table's BRIN index (migrations/0006) the read of its unsummarised last page range."""
     sql = _DELETE_RANGE_SQL[(to_block is None, skip_unlanded)]
     cur.execute(sql, {"chain": chain_id, "lo": from_block, "hi": to_block})
     return int(cur.fetchone()[0])
@@ -284,7 +283,9 @@ def _record_blocks(cur, chain_id, batch: DecodedBatch, to_block, end_hash, end_t
 
 
 def _epoch_us(ts) -> int:
-    """Microseconds since 1970 of an aware datetime (the end block's timestamp)."""
+    """Microseconds since 1970 of a datetime (the end block's timestamp; naive = UTC)."""
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=timezone.utc)
     delta = ts - datetime(1970, 1, 1, tzinfo=timezone.utc)
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
