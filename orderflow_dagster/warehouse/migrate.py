@@ -26,10 +26,15 @@ def _yoyo_url(url: str) -> str:
 def apply_migrations(url: str, migrations_dir: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply every pending migration; return the ids applied now (empty when up to date)."""
     backend = get_backend(_yoyo_url(url))
-    migrations = read_migrations(str(migrations_dir))
-    with backend.lock():
-        pending = backend.to_apply(migrations)
-        backend.apply_migrations(pending)
+    try:
+        migrations = read_migrations(str(migrations_dir))
+        with backend.lock():
+            pending = backend.to_apply(migrations)
+            backend.apply_migrations(pending)
+    finally:
+        # yoyo has no close(): its connection sits in a reference cycle and stayed open (a server
+        # slot taken) until the garbage collector ran, whenever that was
+        backend.connection.close()
     applied = [m.id for m in pending]
     for mid in applied:
         log.info("applied migration %s", mid)

@@ -184,3 +184,22 @@ def test_connect_passes_url_parameters_through(pg_url: str) -> None:
 )
 def test_redact_url_hides_password(url: str, redacted: str) -> None:
     assert redact_url(url) == redacted
+
+
+def test_apply_migrations_leaves_no_connection_open(pg_url: str, pg_server_url: str) -> None:
+    # yoyo's connection sat in a reference cycle: a server slot stayed taken until the garbage
+    # collector ran (the connection-limit fault test saw it freed at a random moment)
+    import gc
+
+    from orderflow_dagster.warehouse.migrate import apply_migrations
+
+    name = pg_url.rsplit("/", 1)[1].split("?")[0]
+    gc.disable()
+    try:
+        assert apply_migrations(pg_url)  # all of them, first time
+        assert apply_migrations(pg_url) == []  # up to date
+        with connect(pg_server_url) as conn:
+            left = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (name,)).fetchone()[0]
+    finally:
+        gc.enable()
+    assert left == 0
