@@ -175,12 +175,12 @@ def naive_events() -> dict:
     return events
 
 
-def naive_decode(body: bytes, events: dict | None = None) -> list[tuple]:
+def naive_decode(body: bytes, events: dict) -> list[tuple]:
     """web3.py, one log at a time: the body read as web3's HTTP provider reads it (json.loads),
-    each log formatted as `eth.get_logs` formats it, `process_log`, the row built in Python."""
+    each log formatted as `eth.get_logs` formats it, `process_log`, the row built in Python.
+    `events`: naive_events(), built beforehand."""
     from web3._utils.method_formatters import log_entry_formatter
 
-    events = events if events is not None else naive_events()
     rows = []
     for raw in json.loads(body)["result"]:
         entry = log_entry_formatter(raw)

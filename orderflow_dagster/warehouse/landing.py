@@ -169,8 +169,9 @@ def delete_range(cur: psycopg.Cursor, chain_id: int, from_block: int, to_block: 
 
 def _delete_range_sql(open_ended: bool, skip_unlanded: bool) -> str:
     cond = "chain_id = %(chain)s AND block_number >= %(lo)s" + ("" if open_ended else " AND block_number <= %(hi)s")
-    ctes = [f"landed AS (SELECT EXISTS (SELECT 1 FROM chain_blocks WHERE {cond}) AS found)"] if skip_unlanded else []
+    ctes = []
     if skip_unlanded:
+        ctes.append(f"landed AS (SELECT EXISTS (SELECT 1 FROM chain_blocks WHERE {cond}) AS found)")
         cond += " AND (SELECT found FROM landed)"
     tables = [*RAW_TABLES, "raw_quarantine"]
     ctes += [f"d{i} AS (DELETE FROM {t} WHERE {cond} RETURNING 1)" for i, t in enumerate(tables)]
