@@ -160,8 +160,7 @@ def delete_range(cur: psycopg.Cursor, chain_id: int, from_block: int, to_block: 
 
     skip_unlanded: delete nothing when chain_blocks holds no block of the range. Every landing
     records the block of each log it lands (land_range), so such a range holds no rows; the
-    check (a one-time filter on the chain_blocks key) spares a fresh range the deletes, and the
-    fill table's BRIN index (migrations/0006) the read of its unsummarised last page range."""
+    check (a one-time filter on the chain_blocks key) spares a fresh range the deletes."""
     sql = _DELETE_RANGE_SQL[(to_block is None, skip_unlanded)]
     cur.execute(sql, {"chain": chain_id, "lo": from_block, "hi": to_block})
     return int(cur.fetchone()[0])
@@ -211,11 +210,6 @@ def land_range(
         if reorg is not None:
             _insert_reorg(cur, chain_id, reorg, deleted)
         rows = {table: copy_frame(cur, table, df, batch.prepared.get(table)) for table, df in batch.tables.items()}
-        if rows.get("raw_order_fills"):
-            # Summarise the BRIN block index over the pages just written: until summarised, a
-            # page range matches every query by block (a scan of the whole unsummarised tail),
-            # and autosummarize, queued to autovacuum, lags and drops requests during a backfill.
-            cur.execute(_SUMMARIZE_FILLS, {"ranges": rows["raw_order_fills"] // 1000 + 2})
         _record_blocks(cur, chain_id, batch, to_block, end_block_hash, end_block_timestamp)
         cur.execute(
             "INSERT INTO ingest_ranges (chain_id, from_block, to_block, mode, logs, fills, quarantined)"
@@ -233,20 +227,6 @@ def land_range(
                 (chain_id, to_block + 1, head_block, final),
             )
     return Landed(from_block, to_block, rows, deleted)
-
-
-# Summarises the complete page ranges (128 pages, migrations/0006) at the end of raw_order_fills,
-# as many as a landing can have filled (%(ranges)s; ~1,900 fills fill one). Not the last, partial
-# range: summarised, every later insert into it would update its summary (measured: that made
-# summarising cost 0.3 s per million fills, against nothing this way); autosummarize queues it
-# once the next range starts. Ranges already summarised cost nothing. Skipped for a role that
-# does not own the table (only the owner may summarise): autosummarize then does it all.
-_SUMMARIZE_FILLS = """
-SELECT sum(brin_summarize_range('raw_order_fills_block'::regclass, r * 128))
-FROM (SELECT pg_relation_size(c.oid) / current_setting('block_size')::bigint / 128 AS full_ranges
-      FROM pg_class AS c WHERE c.oid = 'raw_order_fills'::regclass AND pg_has_role(c.relowner, 'USAGE')) AS t,
-     generate_series(greatest(0, t.full_ranges - %(ranges)s), t.full_ranges - 1) AS r
-"""
 
 
 def truncate_from(conn: psycopg.Connection, chain_id: int, from_block: int, reorg: Reorg) -> int:

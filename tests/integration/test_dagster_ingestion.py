@@ -50,8 +50,10 @@ def test_sensor_requests_a_follow_run_and_the_run_lands_the_fills(anvil, replaye
     md = fills[0].metadata
     truth = canonical_fills(anvil.url, txs)
     assert md["rows_landed"].value == len(truth) and md["to_block"].value == head and md["lag_to_head_blocks"].value == 0
-    checks = {e.check_name: e.passed for e in run.get_asset_check_evaluations()}
-    assert checks == {"no_gaps_in_landed_blocks": True, "no_duplicate_fill_keys": True}
+    checks = {e.check_name: e for e in run.get_asset_check_evaluations()}
+    assert {name: e.passed for name, e in checks.items()} == {"no_gaps_in_landed_blocks": True, "no_duplicate_fill_keys": True}
+    dupes_md = checks["no_duplicate_fill_keys"].metadata  # it read the blocks the run landed
+    assert (dupes_md["checked_from_block"].value, dupes_md["checked_to_block"].value) == (0, head)
     with connect(db_url) as conn:
         assert landed_fills(conn) == truth
     # the run is stored in Postgres-backed storage
@@ -59,6 +61,30 @@ def test_sensor_requests_a_follow_run_and_the_run_lands_the_fills(anvil, replaye
 
     again, _ = _evaluate(instance, resource, cursor=ctx.cursor)
     assert isinstance(again, dg.SkipReason) and "no new blocks" in again.skip_message
+
+
+def test_duplicate_fill_key_check_fails_on_a_fill_landed_at_two_heights(anvil, replayer, db_url, instance):
+    # The fills' primary key is their position (chain, block, log index): a fill left at a second
+    # height (what a faulty reorg repair would leave) passes it, and the check is what catches it.
+    txs = replayer.random_activity(4)
+    head = head_after(anvil.url, txs)
+    resource = ChainIngestion(database_url=db_url, rpc_url=anvil.url, start_block=0)
+    instance.add_dynamic_partitions(block_range_partitions.name, [chunk_key(0, 100_000)])
+    run = dg.materialize([chain_logs, no_duplicate_fill_keys], instance=instance, partition_key=chunk_key(0, 100_000),
+                         run_config=dg.RunConfig(ops={"chain_logs": {"config": {"mode": "follow", "to_block": head}}}),
+                         resources={"ingestion": resource})
+    assert run.get_asset_check_evaluations()[0].passed
+    with connect(db_url) as conn:
+        conn.execute("INSERT INTO raw_order_fills SELECT chain_id, block_number + 1, block_hash, block_timestamp, tx_hash,"
+                     " log_index, contract_address, generation, neg_risk, order_hash, maker, taker, maker_asset_id,"
+                     " taker_asset_id, side, token_id, maker_amount_filled, taker_amount_filled, fee, builder, metadata"
+                     " FROM raw_order_fills ORDER BY block_number DESC, log_index LIMIT 1")
+        conn.commit()
+    alone = dg.materialize([chain_logs, no_duplicate_fill_keys], instance=instance, resources={"ingestion": resource},
+                           selection=dg.AssetSelection.checks(no_duplicate_fill_keys))
+    (evaluation,) = alone.get_asset_check_evaluations()
+    assert not evaluation.passed
+    assert evaluation.metadata["duplicate_keys"].value == 1 and evaluation.metadata["checked"].value == "whole table"
 
 
 def test_sensor_waits_while_a_follow_run_has_not_started(anvil, replayer, db_url, instance):

@@ -208,13 +208,3 @@ def test_delete_range_skip_unlanded_trusts_the_recorded_blocks(db):
     landing.land_range(db, 137, 100, 101, batch, end_block_hash=None, advance_cursor=False)
     landing.land_range(db, 137, 100, 101, batch, end_block_hash=None, advance_cursor=False)
     assert db.execute("SELECT count(*) FROM raw_order_fills").fetchone()[0] == 16
-
-
-def test_landing_summarises_the_brin_block_index_over_the_ranges_it_filled(db):
-    # ~4 BRIN page ranges of fills (128 pages, ~1,900 fills each) in one landing: every complete
-    # range is summarised, so a query for recent blocks does not scan the table; only the last,
-    # partial one is left to autosummarize
-    landing.land_range(db, 137, 100, 2099, fills_batch(4000), end_block_hash=None, advance_cursor=False)
-    pages = db.execute("SELECT pg_relation_size('raw_order_fills') / current_setting('block_size')::int").fetchone()[0]
-    assert pages >= 3 * 128
-    assert db.execute("SELECT brin_summarize_new_values('raw_order_fills_block')").fetchone()[0] == 1

@@ -4,11 +4,12 @@
 -- Empty right after a refresh; reads only raw fills past orderflow_trades' newest block.
 --
 -- Trading reads this view on every tick, so it must not scan the fills: a bound on the fill's
--- own chain (a subquery per fill) cannot reach the block index, and made each read a scan of
--- every landed fill (3.7 s at a million fills). Each chain's newest trade block is read once
--- (the chains found by probing the fills' key index, then a backward probe of orderflow_trades'
--- (chain_id, block_number) index), and the smallest of them is an initplan bound the block index
--- serves; the per-chain bound then filters the few fills it returns (under a millisecond).
+-- own chain (a subquery per fill) cannot reach the fills' (chain_id, block_number, ...) key,
+-- and made each read a scan of every landed fill (3.7 s at a million fills). Each chain's newest
+-- trade block is read once (the chains found by probing the fills' key, then a backward probe of
+-- orderflow_trades' (chain_id, block_number) index), and the smallest of them is an initplan
+-- bound the key serves; the per-chain bound then filters the few fills it returns (under a
+-- millisecond).
 
 with recursive chains (chain_id) as (
     -- the raw table itself, not the staging view: through the view min() is not an index probe
