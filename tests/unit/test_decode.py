@@ -137,6 +137,11 @@ def test_markets_and_resolutions():
         (lambda log: log.update(topics=log["topics"][:3]), "has 3 topics, expected 4"),
         (lambda log: log.update(topics=["0x" + "ee" * 32] + log["topics"][1:]), "unknown topic0"),
         (lambda log: log.update(data="0xzz"), "not 0x-prefixed"),
+        (lambda log: log["topics"].__setitem__(2, log["topics"][2][:-1]), "a topic is not 0x-prefixed 32-byte hex"),
+        (lambda log: log["topics"].__setitem__(3, "0x" + "zz" * 32), "a topic is not 0x-prefixed 32-byte hex"),
+        # side by side these three would read as three good words: each topic's length is checked
+        (lambda log: log.update(topics=[log["topics"][0], log["topics"][1] + "0x", log["topics"][2][4:],
+                                        "ab" + log["topics"][3]]), "a topic is not 0x-prefixed 32-byte hex"),
         (lambda log: log.update(topics=[EVENTS_BY_KEY["order_filled_v2"].topic0] + log["topics"][1:]), "at watched contract ctf_exchange_v1"),
     ],
 )
