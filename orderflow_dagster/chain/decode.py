@@ -162,7 +162,9 @@ def parse_logs_body(body: bytes | bytearray | memoryview) -> pl.DataFrame | None
     if _PARSER is None:
         with _PARSER_LOCK:
             if _PARSER is None:
-                _PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-json")
+                from orderflow_dagster.chain.fetch import lower_thread_priority
+
+                _PARSER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parse-json", initializer=lower_thread_priority)
     return _PARSER.submit(_parse_logs_body, body).result()
 
 

@@ -8,6 +8,9 @@ and yielded in block order, so the caller can land them in order with the cursor
 from __future__ import annotations
 
 import logging
+import os
+import sys
+import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,6 +40,27 @@ class SpanController:
             self.shrink()
         elif n_logs < self.target_logs // 2:
             self.span = min(self.max_span, self.span * 2)
+
+
+# Niceness added to the fetch and parse threads. Ingestion's critical stage is the single
+# decode thread (decode + COPY rows); fetching and parsing keep up with it using a fraction of a
+# core, and on a busy machine they only delay it. Lower priority lets the decode thread run
+# first: the pipeline's time for bench-ingest's million fills fell 2-9% in each of five
+# comparisons on two cores (medians of 4-8 alternating runs, e.g. 6.91 -> 6.64 s and
+# 6.38 -> 6.23 s). The landing's server process keeps its own priority.
+BACKGROUND_NICENESS = 5
+
+
+def lower_thread_priority() -> None:
+    """Make the calling thread yield to the process's other threads (a thread pool initializer).
+    Linux has a niceness per thread; elsewhere, or where it is refused, nothing changes."""
+    if sys.platform != "linux":
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + BACKGROUND_NICENESS))
+    except OSError:
+        pass
 
 
 def plan_ranges(from_block: int, to_block: int, span: int, count: int) -> list[tuple[int, int]]:
@@ -82,7 +106,7 @@ def iter_log_ranges(
     spans = spans or SpanController()
     next_block = from_block
     inflight: deque = deque()  # (a, b, future), in block order
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="getlogs") as pool:
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="getlogs", initializer=lower_thread_priority) as pool:
 
         def top_up() -> None:
             # A sliding window: `concurrency` ranges stay in flight, each planned with the span as

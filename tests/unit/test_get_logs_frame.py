@@ -3,6 +3,10 @@ timestamps missing from a node's logs are filled into the frame from headers."""
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
+
 import orjson
 import pytest
 
@@ -107,3 +111,25 @@ def test_unknown_header_leaves_timestamp_missing():
     log.pop("blockTimestamp")
     frame = client_with(answer([log])).get_logs_frame(12, 12, [], [])
     assert fill_block_timestamps_frame(HeaderClient(), frame).get_column("blockTimestamp").to_list() == [None]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a niceness per thread is Linux's")
+def test_fetch_threads_yield_to_the_decode_thread():
+    from orderflow_dagster.chain.fetch import BACKGROUND_NICENESS, lower_thread_priority
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    before = niceness()
+    seen = {}
+
+    def worker():
+        start = niceness()
+        lower_thread_priority()
+        seen["thread"] = (start, niceness())
+
+    t = threading.Thread(target=worker)
+    t.start()
+    t.join()
+    assert seen["thread"] == (before, min(19, before + BACKGROUND_NICENESS))
+    assert niceness() == before  # the calling thread only, not the process
