@@ -80,6 +80,12 @@ def test_duplicate_fill_key_check_fails_on_a_fill_landed_at_two_heights(anvil, r
                      " taker_asset_id, side, token_id, maker_amount_filled, taker_amount_filled, fee, builder, metadata"
                      " FROM raw_order_fills ORDER BY block_number DESC, log_index LIMIT 1")
         conn.commit()
+    # a follow run with nothing new to land checks nothing (it reads no fill at all)
+    idle = dg.materialize([chain_logs, no_duplicate_fill_keys], instance=instance, partition_key=chunk_key(0, 100_000),
+                          run_config=dg.RunConfig(ops={"chain_logs": {"config": {"mode": "follow", "to_block": head}}}),
+                          resources={"ingestion": resource})
+    (nothing,) = idle.get_asset_check_evaluations()
+    assert nothing.passed and nothing.metadata["checked"].value == "no block landed by this run"
     alone = dg.materialize([chain_logs, no_duplicate_fill_keys], instance=instance, resources={"ingestion": resource},
                            selection=dg.AssetSelection.checks(no_duplicate_fill_keys))
     (evaluation,) = alone.get_asset_check_evaluations()

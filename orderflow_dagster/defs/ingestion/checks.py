@@ -56,13 +56,17 @@ def count_duplicate_fill_keys(conn, chain_id: int, from_block: int = 0, to_block
     return conn.execute(DUPLICATE_KEYS_SQL, {"chain": chain_id, "lo": from_block, "hi": to_block}).fetchone()[0]
 
 
-def _landed_by_run(context: dg.AssetCheckExecutionContext) -> tuple[int, int] | None:
-    """(from_block, to_block) of the raw_order_fills materialization of the check's own run."""
+def _landed_by_run(context: dg.AssetCheckExecutionContext) -> tuple[int, int] | None | bool:
+    """(from_block, to_block) of the raw_order_fills materialization of the check's own run;
+    False when the run materialized it without landing a block (the fast path had landed them);
+    None when the run did not materialize it (the check run on its own)."""
     key = raw_asset_key("raw_order_fills")
     records = context.instance.get_records_for_run(context.run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
     for record in records:
         m = record.event_log_entry.asset_materialization
-        if m is not None and m.asset_key == key and "from_block" in m.metadata:
+        if m is not None and m.asset_key == key:
+            if "from_block" not in m.metadata:
+                return False
             return int(m.metadata["from_block"].value), int(m.metadata["to_block"].value)
     return None
 
@@ -75,6 +79,8 @@ def _landed_by_run(context: dg.AssetCheckExecutionContext) -> tuple[int, int] | 
 def no_duplicate_fill_keys(context: dg.AssetCheckExecutionContext, ingestion: ChainIngestion) -> dg.AssetCheckResult:
     s = ingestion.settings()
     landed = _landed_by_run(context)
+    if landed is False:
+        return dg.AssetCheckResult(passed=True, metadata={"duplicate_keys": 0, "checked": "no block landed by this run"})
     with connect(s.require_database_url(), autocommit=True) as conn:
         dupes = count_duplicate_fill_keys(conn, s.chain_id, *(landed or ()))
     scope = {"checked_from_block": landed[0], "checked_to_block": landed[1]} if landed else {"checked": "whole table"}
