@@ -134,6 +134,7 @@ def _event_lookup() -> pl.DataFrame:
 
 
 _LOOKUP = _event_lookup()
+
 _CONTRACT_NAMES = {c.address: c.name for c in CONTRACTS}
 
 
@@ -491,12 +492,11 @@ def _big_decimals(words: list[str]) -> list[str]:
     cache = _BIG_DECIMALS
     if len(cache) + len(words) > _BIG_DECIMALS_MAX:
         cache.clear()
-    out = []
-    for w in words:
-        d = cache.get(w)
-        if d is None:
-            d = cache[w] = str(int(w, 16))
-        out.append(d)
+    out = list(map(cache.get, words))  # a batch's words are nearly all known: one C-level pass
+    if None in out:
+        for i, d in enumerate(out):
+            if d is None:
+                out[i] = cache[words[i]] = str(int(words[i], 16))
     return out
 
 

@@ -152,22 +152,19 @@ def _numeric_digits(df: pl.DataFrame, columns: dict[str, int]) -> dict[str, np.n
     significant first. `columns`: name -> its longest value's length. None when a value is not
     such an integer of at most 80 digits.
 
-    Each column is zero-padded on the left to a whole number of base-10000 digits (as many as
-    its longest value needs), so its text is one (rows, 4 x ndigits) byte array: the digits are
-    then numpy arithmetic over that array, the same for an amount and for a 78-digit token id
-    (no Python object per value)."""
+    Each column is read right-aligned into a whole number of base-10000 digits (as many as its
+    longest value needs), zeros on the left, as one (rows, 4 x ndigits) byte array (_right_aligned):
+    the digits are then numpy arithmetic over that array, the same for an amount and for a 78-digit
+    token id (no Python object per value)."""
     out: dict[str, np.ndarray] = {}
     n = df.height
     for c, longest in columns.items():
         if longest > 4 * _MAX_DIGITS:
             return None
         ndigits = -(-longest // 4)
-        text = _fixed_text(df.get_column(c).str.zfill(4 * ndigits), 4 * ndigits)
-        if text is None:  # zfill counts characters: some value is not ASCII
-            return None
         # Four characters are one base-10000 digit: read them as one little-endian uint32
         # (first character in the low byte) and combine them in place (SWAR).
-        quads = text.view("<u4").reshape(n, ndigits)
+        quads = _right_aligned(df.get_column(c), ndigits)
         if ((quads & 0xF0F0F0F0) != 0x30303030).any() or (((quads & 0x0F0F0F0F) + 0x06060606) & 0xF0F0F0F0).any():
             return None  # a character outside '0'..'9'
         d = quads & 0x0F0F0F0F
@@ -177,3 +174,49 @@ def _numeric_digits(df: pl.DataFrame, columns: dict[str, int]) -> dict[str, np.n
         words[:, 4:] = (pairs & 0xFF) * 100 + (pairs >> 16)
         out[c] = words.view(np.uint8).reshape(n, -1)
     return out
+
+
+def _right_aligned(s: pl.Series, ndigits: int) -> np.ndarray:
+    """A string column (no NULLs, no value longer than 4 x ndigits bytes) as (rows, ndigits)
+    little-endian uint32: each value's bytes right-aligned in 4 x ndigits bytes, '0' on the left.
+
+    What str.zfill then _fixed_text would give, without writing a new string column (that cost
+    more than all the digit arithmetic, bench-ingest): each row is the window of the value
+    buffer that ends where the value ends (the buffer starts with a run of '0's so the first
+    rows' windows exist), so a window's left part holds the previous values' bytes; those
+    bytes are then replaced by '0's a whole uint32 at a time, with a mask per value length."""
+    width = 4 * ndigits
+    arr = s.to_arrow()  # one Arrow array: polars rechunks a Series of several chunks here
+    if arr.type != "large_string":
+        arr = arr.cast("large_string")
+    _validity, offsets, data = arr.buffers()
+    n = len(s)
+    off = np.frombuffer(offsets, dtype=np.int64, count=n + 1, offset=arr.offset * 8)
+    first = int(off[0])
+    buf = np.empty(width + int(off[-1]) - first, dtype=np.uint8)
+    buf[:width] = _ZERO_CHAR
+    buf[width:] = np.frombuffer(data, dtype=np.uint8, count=int(off[-1]) - first, offset=first)
+    windows = np.lib.stride_tricks.sliding_window_view(buf, width)[off[1:] - first]  # (n, width), a copy
+    quads = windows.view("<u4").reshape(n, ndigits)
+    keep, fill = _pad_masks(ndigits)
+    pad = width - np.diff(off)  # bytes of each window that are not its value
+    return (quads & keep[pad]) | fill[pad]
+
+
+_ZERO_CHAR = ord("0")
+
+
+def _pad_masks(ndigits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per pad length p (0..4 x ndigits), per uint32 of a row: the mask keeping the value's bytes,
+    and '0's where the first p bytes are."""
+    masks = _PAD_MASKS.get(ndigits)
+    if masks is None:
+        width = 4 * ndigits
+        is_pad = np.arange(width)[None, :] < np.arange(width + 1)[:, None]  # (pad, byte)
+        keep = np.where(is_pad, 0, 0xFF).astype(np.uint8)
+        fill = np.where(is_pad, _ZERO_CHAR, 0).astype(np.uint8)
+        masks = _PAD_MASKS[ndigits] = (keep.view("<u4"), fill.view("<u4"))
+    return masks
+
+
+_PAD_MASKS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
