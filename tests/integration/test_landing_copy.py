@@ -194,15 +194,14 @@ def test_delete_range_counts_the_rows_it_deletes_in_every_table_but_block_hashes
     assert db.execute("SELECT chain_id, reason FROM raw_quarantine").fetchall() == [(1, "other chain")]
 
 
-def test_delete_range_skip_unlanded_trusts_the_recorded_blocks(db):
+def test_delete_range_finds_rows_whatever_chain_blocks_recorded(db):
     batch = fills_batch(8)  # blocks 100 and 101, recorded in chain_blocks by the landing
     landing.land_range(db, 137, 100, 101, batch, end_block_hash=None, advance_cursor=False)
     with db.transaction(), db.cursor() as cur:
-        assert landing.delete_range(cur, 137, 102, 200, skip_unlanded=True) == 0  # nothing landed there
-        assert landing.delete_range(cur, 137, 101, 200, skip_unlanded=True) == 8
-        # rows whose block no landing recorded (not something land_range leaves) are not looked for
+        assert landing.delete_range(cur, 137, 102, 200) == 0  # nothing landed there
+        # the rows are found by their own block numbers, not through the recorded block hashes
         cur.execute("DELETE FROM chain_blocks")
-        assert landing.delete_range(cur, 137, 0, None, skip_unlanded=True) == 0
+        assert landing.delete_range(cur, 137, 101, 200) == 8
         assert landing.delete_range(cur, 137, 0, None) == 8
     # landing the same range again replaces it: nothing twice
     landing.land_range(db, 137, 100, 101, batch, end_block_hash=None, advance_cursor=False)
