@@ -134,7 +134,6 @@ def _event_lookup() -> pl.DataFrame:
 
 
 _LOOKUP = _event_lookup()
-
 _CONTRACT_NAMES = {c.address: c.name for c in CONTRACTS}
 
 

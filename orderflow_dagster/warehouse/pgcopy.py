@@ -134,16 +134,21 @@ def _be(values: np.ndarray, fmt: str) -> np.ndarray:
 def _fixed_text(s: pl.Series, width: int) -> np.ndarray | None:
     """UTF-8 bytes of a string column whose values all have `width` bytes (no NULLs), as a
     (rows, width) array; None when the values hold more bytes than that in all."""
+    off, data = _string_buffers(s)
+    first, last = int(off[0]), int(off[-1])
+    if last - first != len(s) * width:
+        return None
+    raw = np.frombuffer(data, dtype=np.uint8, count=len(s) * width, offset=first)
+    return raw.reshape(len(s), width)
+
+
+def _string_buffers(s: pl.Series) -> tuple[np.ndarray, object]:
+    """A string column's Arrow value offsets (rows + 1, int64, into the data buffer) and data buffer."""
     arr = s.to_arrow()  # one Arrow array: polars rechunks a Series of several chunks here
     if arr.type != "large_string":
         arr = arr.cast("large_string")
     _validity, offsets, data = arr.buffers()
-    first, last = np.frombuffer(offsets, dtype=np.int64, count=len(s) + 1, offset=arr.offset * 8)[[0, -1]]
-    if last - first != len(s) * width:
-        return None
-    first = int(first)
-    raw = np.frombuffer(data, dtype=np.uint8, count=len(s) * width, offset=first)
-    return raw.reshape(len(s), width)
+    return np.frombuffer(offsets, dtype=np.int64, count=len(s) + 1, offset=arr.offset * 8), data
 
 
 def _numeric_digits(df: pl.DataFrame, columns: dict[str, int]) -> dict[str, np.ndarray] | None:
@@ -186,12 +191,8 @@ def _right_aligned(s: pl.Series, ndigits: int) -> np.ndarray:
     rows' windows exist), so a window's left part holds the previous values' bytes; those
     bytes are then replaced by '0's a whole uint32 at a time, with a mask per value length."""
     width = 4 * ndigits
-    arr = s.to_arrow()  # one Arrow array: polars rechunks a Series of several chunks here
-    if arr.type != "large_string":
-        arr = arr.cast("large_string")
-    _validity, offsets, data = arr.buffers()
     n = len(s)
-    off = np.frombuffer(offsets, dtype=np.int64, count=n + 1, offset=arr.offset * 8)
+    off, data = _string_buffers(s)
     first = int(off[0])
     buf = np.empty(width + int(off[-1]) - first, dtype=np.uint8)
     buf[:width] = _ZERO_CHAR
