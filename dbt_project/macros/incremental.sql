@@ -389,8 +389,8 @@ where exists (select 1 from {{ this }} where half_life_days <> {{ var('evidence_
 {#
   A join on the scope's block ranges, for a relation aliased `alias`. The planner guesses a tenth
   of the table for a range join and scans it all; the bounds of the whole scope, as initplan
-  parameters, it estimates as a narrow range and reaches through the (chain_id, block_number)
-  index. The scope's chain ids as an array bound the index's first column: with bounds on the
+  parameters, it estimates as a narrow range and reaches through the relation's index that
+  starts (chain_id, block_number). The scope's chain ids as an array bound the index's first column: with bounds on the
   block number alone, Postgres before 18 (no skip scan) walks the whole index (40 ms at 5M rows
   on 15, 0.1 ms with the array).
 #}

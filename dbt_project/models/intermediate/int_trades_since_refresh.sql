@@ -7,7 +7,7 @@
 -- own chain (a subquery per fill) cannot reach the fills' (chain_id, block_number, ...) key,
 -- and made each read a scan of every landed fill (3.7 s at a million fills). Each chain's newest
 -- trade block is read once (the chains found by probing the fills' key, then a backward probe of
--- orderflow_trades' (chain_id, block_number) index), and the smallest of them is an initplan
+-- orderflow_trades' (chain_id, block_number, log_index) key), and the smallest of them is an initplan
 -- bound the key serves; the per-chain bound then filters the few fills it returns (under a
 -- millisecond).
 
