@@ -307,7 +307,7 @@ from ({{ current_query }}) as c;
   appeared or changed. The rows replaced (-1) and inserted (+1) are logged by the strategy
   (replace_log), from the delete's RETURNING and the temp relation.
 #}
-{% macro wallet_markets_begin(resolutions, positions) %}
+{% macro wallet_markets_begin(resolutions, positions, token_map) %}
 {{ trade_changes_begin() }}
 {{ key_state_diff('resolutions', resolution_keys(resolutions)) }}
 {% if is_incremental() %}
@@ -334,6 +334,16 @@ from (
     where (select is_reset from {{ of_tmp('reset') }})
 ) as touched;
 analyze {{ of_tmp('pairs') }};
+
+-- the pairs' (wallet, token) keys: a market's outcome tokens from the token map, which gave the
+-- trades (so the positions) their condition. The model reaches the positions through their own
+-- (wallet, token) key, not through a (wallet, condition) index whose random inserts every run
+-- would pay for. (As a join inside the model, the planner joined the map to all positions.)
+create temp table {{ of_tmp('pair_tokens') }} on commit drop as
+select k.wallet_address, m.token_id, k.market_key
+from {{ of_tmp('pairs') }} as k
+join {{ token_map }} as m on m.condition_id = k.market_key;
+analyze {{ of_tmp('pair_tokens') }};
 
 -- a reset: downstream rebuilds from scratch (the replaced and inserted rows are logged by the
 -- replace_scope strategy, replace_log = wallet_markets_log_changes, unless this is a reset)

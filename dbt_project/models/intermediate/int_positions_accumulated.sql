@@ -10,7 +10,6 @@
         indexes=[
             {'columns': ['wallet_address', 'token_id'], 'unique': true},
             {'columns': ['condition_id']},
-            {'columns': ['wallet_address', 'condition_id']},
             {'columns': ['dbt_updated_at']},
         ],
     )

@@ -6,7 +6,8 @@
             where t.wallet_address = k.wallet_address and t.market_key = k.market_key',
         replace_log='wallet_markets_log_changes',
         on_schema_change='fail',
-        pre_hook="{{ wallet_markets_begin(ref('int_conditions_resolved'), ref('int_positions_accumulated')) }}",
+        pre_hook="{{ wallet_markets_begin(ref('int_conditions_resolved'), ref('int_positions_accumulated'),
+                                          ref('int_tokens_mapped_to_outcomes')) }}",
         post_hook="{{ wallet_markets_commit(ref('int_conditions_resolved')) }}",
         indexes=[
             {'columns': ['wallet_address', 'market_key'], 'unique': true},
@@ -21,14 +22,19 @@
 -- (market_key 'token:<id>').
 -- Incremental: rebuilt for the (wallet, market) pairs whose positions changed or whose market
 -- resolved; what it replaces and inserts is logged for int_wallets_aggregated.
+-- depends_on: {{ ref('int_tokens_mapped_to_outcomes') }}
 
 with positions as (
     select p.*, coalesce(p.condition_id, 'token:' || p.token_id::text) as market_key
     from {{ ref('int_positions_accumulated') }} as p
     {% if is_incremental() %}
-    -- two index paths into the positions: by (wallet, condition) and by (wallet, token)
-    join {{ of_tmp('pairs') }} as k
-      on k.wallet_address = p.wallet_address and k.market_key = p.condition_id
+    -- both ways through the positions' (wallet, token) key: a market's tokens (pair_tokens, see
+    -- wallet_markets_begin; a token's position has the condition the map gives it, as its trades
+    -- were attributed with that map earlier in the run), or a token standing alone. (A check
+    -- `p.condition_id = k.market_key` here made the planner expect one row and join the
+    -- resolutions by nested loop: 30 s.)
+    join {{ of_tmp('pair_tokens') }} as k
+      on k.wallet_address = p.wallet_address and k.token_id = p.token_id
     union all
     select p.*, 'token:' || p.token_id::text
     from {{ ref('int_positions_accumulated') }} as p
