@@ -340,7 +340,7 @@ analyze {{ of_tmp('pairs') }};
 -- (wallet, token) key, not through a (wallet, condition) index whose random inserts every run
 -- would pay for. (As a join inside the model, the planner joined the map to all positions.)
 create temp table {{ of_tmp('pair_tokens') }} on commit drop as
-select k.wallet_address, m.token_id, k.market_key
+select k.wallet_address, m.token_id
 from {{ of_tmp('pairs') }} as k
 join {{ token_map }} as m on m.condition_id = k.market_key;
 analyze {{ of_tmp('pair_tokens') }};
@@ -400,9 +400,9 @@ where exists (select 1 from {{ this }} where half_life_days <> {{ var('evidence_
   A join on the scope's block ranges, for a relation aliased `alias`. The planner guesses a tenth
   of the table for a range join and scans it all; the bounds of the whole scope, as initplan
   parameters, it estimates as a narrow range and reaches through the relation's index that
-  starts (chain_id, block_number). The scope's chain ids as an array bound the index's first column: with bounds on the
-  block number alone, Postgres before 18 (no skip scan) walks the whole index (40 ms at 5M rows
-  on 15, 0.1 ms with the array).
+  starts (chain_id, block_number). The scope's chain ids as an array bound the index's first
+  column: with bounds on the block number alone, Postgres before 18 (no skip scan) walks the
+  whole index (40 ms at 5M rows on 15, 0.1 ms with the array).
 #}
 {% macro in_scope_blocks(alias) -%}
     {{ alias }}.chain_id = any(array(select distinct chain_id from {{ of_tmp('scope') }}))
