@@ -15,7 +15,8 @@
    timed as a subprocess.
 3. Append `--append` fills (open markets only) in new blocks after the last landed one, with
    their ingest_ranges row, as one landed range of the head follower would.
-4. Incremental: the same `dbt build` again, timed.
+4. Incremental: the same `dbt build` again, timed, with the WAL the server wrote meanwhile (the
+   random pages a run touches show there first: full-page images).
 5. No change: the same build once more with nothing new (printed, not in the ratio): what every
    run pays whatever the new data.
 
@@ -122,6 +123,28 @@ def slowest_nodes(workdir: Path, n: int = 8) -> str:
     return ", ".join(f"{r['unique_id'].split('.', 2)[-1]} {r['execution_time']:.1f}" for r in top)
 
 
+def wal_lsn(url: str) -> str | None:
+    """The server's current WAL position, or None where this role may not read it."""
+    from orderflow_dagster.warehouse.db import connect
+
+    try:
+        with connect(url) as conn:
+            return conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+    except Exception:  # noqa: BLE001 - a managed server may refuse it: the figure is then omitted
+        return None
+
+
+def wal_written(url: str, since: str | None) -> str:
+    """`, <n> MB of WAL` written on the server since `since` (every database on it), or ''."""
+    from orderflow_dagster.warehouse.db import connect
+
+    if since is None:
+        return ""
+    with connect(url) as conn:
+        mb = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn) / 1e6", (since,)).fetchone()[0]
+    return f", {mb:,.0f} MB of WAL"
+
+
 def dbt_build(url: str, workdir: Path) -> float:
     """Seconds of one `dbt build` against url (raises with dbt's output tail when it fails)."""
     from orderflow_dagster.defs.dbt.assets import BUILD_ARGS  # the scoring job's own command
@@ -164,15 +187,21 @@ def run(n_fills: int = 5_000_000, n_append: int = 50_000, *, n_markets: int = 20
         a, b = load_append(url, n_append, u, last)
         out(f"append: {n_append:,} fills in blocks {a:,}-{b:,}, one ingest_ranges row, {time.perf_counter() - t0:.1f} s")
 
+        # The WAL an incremental run writes is mostly full-page images of the random pages it
+        # touches (see README): printed beside the times, as the figure that explains them.
+        lsn = wal_lsn(url)
         inc = dbt_build(url, workdir)
+        wal = wal_written(url, lsn)
         with connect(url) as conn:
             trades_after = conn.execute("SELECT count(*) FROM orderflow_trades").fetchone()[0]
-        out(f"incremental build: {inc:.1f} s, orderflow_trades {trades_after:,} rows (+{trades_after - trades_n:,});"
+        out(f"incremental build: {inc:.1f} s{wal}, orderflow_trades {trades_after:,} rows (+{trades_after - trades_n:,});"
             f" slowest: {slowest_nodes(workdir)}")
         # What every run pays whatever the new data (dbt's start, marking, scoring, wallet stats,
         # the history): the same build once more with nothing landed since. Not in the ratio.
+        lsn = wal_lsn(url)
         idle = dbt_build(url, workdir)
-        out(f"no-change build: {idle:.1f} s ({idle / full:.3f} of the full build: what any run costs,"
+        wal = wal_written(url, lsn)
+        out(f"no-change build: {idle:.1f} s{wal} ({idle / full:.3f} of the full build: what any run costs,"
             f" new fills or not); slowest: {slowest_nodes(workdir, 5)}")
         ratio = inc / full
         out(f"dbt: full {full:.1f} s, incremental {inc:.1f} s, ratio {ratio:.3f}")

@@ -35,3 +35,6 @@ def test_benchmark_runs_and_ends_with_the_summary_line(pg_server_url):
     assert result["trades"] == 2_000 and result["trades_after"] == 2_200
     assert result["full_s"] > 0 and result["incremental_s"] > 0 and result["no_change_s"] > 0
     assert lines[-2].startswith("no-change build: "), lines[-2]
+    # the test server lets the role read the WAL position: each run reports what it wrote
+    assert re.match(r"incremental build: \d+\.\d s, [\d,]+ MB of WAL, orderflow_trades 2,200 rows", lines[-3]), lines[-3]
+    assert re.match(r"no-change build: \d+\.\d s, [\d,]+ MB of WAL \(", lines[-2]), lines[-2]
