@@ -125,12 +125,14 @@ def slowest_nodes(workdir: Path, n: int = 8) -> str:
 
 def wal_lsn(url: str) -> str | None:
     """The server's current WAL position, or None where this role may not read it."""
+    import psycopg
+
     from orderflow_dagster.warehouse.db import connect
 
     try:
         with connect(url) as conn:
             return conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
-    except Exception:  # noqa: BLE001 - a managed server may refuse it: the figure is then omitted
+    except psycopg.Error:  # a managed server may refuse it: the figure is then omitted
         return None
 
 

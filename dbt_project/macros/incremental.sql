@@ -304,8 +304,9 @@ from ({{ current_query }}) as c;
   Pre-hook: the trade-change scope, then the (wallet, market) pairs to rebuild into
   of_tmp('pairs'): the markets of the (wallet, token) pairs orderflow_trades touched (as the
   removed and the inserted trades had them) and every wallet holding a market whose resolution
-  appeared or changed. The rows replaced (-1) and inserted (+1) are logged by the strategy
-  (replace_log), from the delete's RETURNING and the temp relation.
+  appeared or changed; then their outcome tokens from `token_map` into of_tmp('pair_tokens'), the
+  (wallet, token) keys the model reads the positions by. The rows replaced (-1) and inserted (+1)
+  are logged by the strategy (replace_log), from the delete's RETURNING and the temp relation.
 #}
 {% macro wallet_markets_begin(resolutions, positions, token_map) %}
 {{ trade_changes_begin() }}
