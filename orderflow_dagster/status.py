@@ -41,11 +41,14 @@ def collect_status(settings: Settings, database_url: str) -> Status:
         st.next_block = None if row is None else row[0]
         for table in [*RAW_TABLES, "raw_quarantine"]:
             st.rows[table] = conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-        # Estimates from the planner statistics: exact counts of big marts would take seconds.
+        # Estimates from the planner statistics: exact counts of big marts would take seconds. A
+        # partitioned table (the reputation history) counts its partitions' rows, not listed apart.
         st.model_rows = dict(conn.execute(
-            "SELECT c.relname, greatest(c.reltuples, 0)::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-            " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND c.relname LIKE 'orderflow\\_%'"
-            " ORDER BY c.relname"
+            "SELECT c.relname, greatest(CASE WHEN c.relkind = 'p' THEN (SELECT sum(greatest(k.reltuples, 0))"
+            " FROM pg_inherits i JOIN pg_class k ON k.oid = i.inhrelid WHERE i.inhparent = c.oid) ELSE c.reltuples END,"
+            " 0)::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+            " AND c.relname LIKE 'orderflow\\_%' ORDER BY c.relname"
         ).fetchall())
         st.last_reorg = conn.execute(
             "SELECT detected_at, fork_block, depth, rows_deleted FROM chain_reorgs WHERE chain_id = %s ORDER BY id DESC LIMIT 1",

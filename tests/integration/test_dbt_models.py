@@ -13,6 +13,7 @@ import pytest
 
 from orderflow_dagster.ingest import Ingestor
 from orderflow_dagster.simulator.anvil import rpc_call
+from orderflow_dagster.status import collect_status
 from orderflow_dagster.warehouse.db import connect
 from tests.dbt.helpers import dbt, sync_condition_tokens, table_snapshot
 from tests.integration.conftest import ingest_settings
@@ -201,3 +202,33 @@ def test_incremental_run_equals_full_refresh(anvil, replayer, db_url, dbt_target
     with connect(db_url) as conn:  # appended once per scoring run, never rewritten
         runs = conn.execute("SELECT count(DISTINCT invocation_id) FROM orderflow_reputation_history").fetchone()[0]
     assert runs == 1  # the same pinned scored_at: later runs append nothing
+
+    # one partition per scoring day; a retention drops the days wholly older than it
+    def history_days() -> dict[str, int]:
+        with connect(db_url) as conn:
+            assert conn.execute("SELECT relkind FROM pg_class WHERE oid = 'orderflow_reputation_history'::regclass"
+                                ).fetchone()[0] == "p"
+            parts = [r[0] for r in conn.execute(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+                " WHERE i.inhparent = 'orderflow_reputation_history'::regclass ORDER BY 1")]
+            return {p: conn.execute(f"SELECT count(*) FROM {p}").fetchone()[0] for p in parts}
+
+    with connect(db_url) as conn:
+        wallets = conn.execute("SELECT count(*) FROM int_wallets_scored").fetchone()[0]
+    assert history_days() == {"orderflow_reputation_history_p20300101": wallets}
+    scoring = ("run", "--select", "int_wallets_scored", "orderflow_reputation_history")
+    dbt(db_url, *scoring, target_path=dbt_target, vars={"scored_at": "2030-01-02T05:00:00+00:00"})
+    dbt(db_url, *scoring, target_path=dbt_target, vars={"scored_at": "2030-01-02T06:00:00+00:00"})
+    assert history_days() == {"orderflow_reputation_history_p20300101": wallets,
+                              "orderflow_reputation_history_p20300102": 2 * wallets}
+    dbt(db_url, *scoring, target_path=dbt_target,
+        vars={"scored_at": "2030-01-04T00:30:00+00:00", "history_retention_days": 2})
+    assert history_days() == {"orderflow_reputation_history_p20300102": 2 * wallets,
+                              "orderflow_reputation_history_p20300104": wallets}
+    with connect(db_url, autocommit=True) as conn:
+        conn.execute("ANALYZE orderflow_reputation_history")
+    models = collect_status(ingest_settings(anvil.url, db_url), db_url).model_rows  # `orderflow status`
+    assert models["orderflow_reputation_history"] == 3 * wallets
+    assert not [m for m in models if m.startswith("orderflow_reputation_history_p")]
+    bad = dbt(db_url, *scoring, target_path=dbt_target, vars={"history_retention_days": 0}, check=False)
+    assert bad.returncode != 0 and "history_retention_days" in bad.stdout

@@ -4,6 +4,8 @@
         incremental_strategy='append',
         full_refresh=false,
         on_schema_change='fail',
+        partition_by_day='scored_at',
+        pre_hook="{{ history_day_partition(this) }}",
         indexes=[
             {'columns': ['scored_at', 'wallet_address'], 'unique': true},
             {'columns': ['wallet_address']},
@@ -12,7 +14,8 @@
 }}
 -- One row per wallet per scoring run: the score, the tier and the inputs that produced them.
 -- Appended, never rewritten (a full refresh does not rebuild it); a run whose scored_at is
--- already recorded appends nothing.
+-- already recorded appends nothing. Partitioned by day of scored_at (history_partitions.sql):
+-- a run's random index inserts stay within its own day, however long the history grows.
 select
     s.wallet_address::text                       as wallet_address,
     s.scored_at::timestamptz                     as scored_at,
