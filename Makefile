@@ -9,7 +9,7 @@ MANIFEST := dbt_project/target/manifest.json
 DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -path dbt_project/logs -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.md' -o -name '*.csv' \) -print)
 export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
-.PHONY: install up test test-unit test-integration test-faults bench-ingest bench-dbt bench-latency bench-sim bench-soak bench-backfill backtest migrate status clean
+.PHONY: install up test test-unit test-integration test-faults bench-ingest bench-dbt bench-latency bench-sim bench-soak bench-backfill bench-history backtest migrate status clean
 
 install: $(STAMP) $(ANVIL) $(MANIFEST)
 
@@ -58,6 +58,9 @@ bench-sim: install  ## one simulated week (>= 150k fills): chain, ingestion, dbt
 
 bench-soak: install  ## 20 minutes of `orderflow up` on the simulated world at 10x the live rate: lag, RSS growth, errors
 	$(BIN)/python -m benchmarks.bench_soak
+
+bench-history: install  ## one scoring run's append to a 62-day reputation history: one table vs daily partitions
+	$(BIN)/python -m benchmarks.bench_history
 
 bench-backfill: install  ## 2 simulated days in 8 block-range partitions backfilled as Dagster runs (daemon, run queue): tag limit 1 vs 2 vs 3
 	$(BIN)/python -m benchmarks.bench_backfill
