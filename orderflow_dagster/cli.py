@@ -122,6 +122,9 @@ COMMANDS = {"fast-path": cmd_fast_path, "up": cmd_up, "migrate": cmd_migrate, "i
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per RPC call drowns the progress
+    # Dagster's Postgres storage checks its schema with alembic at start: a dozen INFO lines of
+    # plugin set-up in `make up`'s output, none of them news (its warnings still show)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()

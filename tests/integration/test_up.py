@@ -64,6 +64,7 @@ def test_up_lands_fills_with_one_code_server_and_sigterm_stops_everything(tmp_pa
         proc.wait(120)
     out = (home / "up.log").read_text()
     assert proc.returncode == 0 and "stopped." in out, out[-3000:]
+    assert " INFO alembic." not in out  # Dagster's storage schema check is not news for the user
     _, alive = psutil.wait_procs([p for p in tree if p.pid != proc.pid], timeout=30)
     assert not alive, [" ".join(p.cmdline()) for p in alive]
     print(f"\nfirst fills landed {landed_after:.0f} s after `orderflow up` started")
