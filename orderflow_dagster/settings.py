@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # Scoring (dbt)
     calculation_interval_seconds: Annotated[int, Field(ge=60, le=86_400)] = 3600
     scoring_cron: str | None = None  # overrides CALCULATION_INTERVAL_SECONDS, e.g. "15 * * * *"
+    # days of orderflow_reputation_history kept (whole days, dropped by the scoring run itself:
+    # dbt reads this variable, macros/history_partitions.sql); unset = keep every day
+    history_retention_days: Annotated[int, Field(ge=1, le=100_000)] | None = None
 
     # Dagster
     dagster_port: Annotated[int, Field(ge=1, le=65535)] = 3000

@@ -42,9 +42,13 @@
   none behind.
 #}
 {% macro history_day_partition(relation) -%}
+{#- the var, else the environment's HISTORY_RETENTION_DAYS (the setting `orderflow up` validates) -#}
 {%- set retention = var('history_retention_days', none) -%}
-{%- if retention is not none and (retention | int) < 1 -%}
-  {{ exceptions.raise_compiler_error("var history_retention_days must be a whole number of days >= 1, or null to keep every day (got " ~ retention ~ ")") }}
+{%- if retention is none and env_var('HISTORY_RETENTION_DAYS', '') | trim != '' -%}
+  {%- set retention = env_var('HISTORY_RETENTION_DAYS') | trim -%}
+{%- endif -%}
+{%- if retention is not none and not (modules.re.fullmatch('[0-9]+', retention | string | trim) and (retention | int) >= 1) -%}
+  {{ exceptions.raise_compiler_error("history_retention_days (var, or HISTORY_RETENTION_DAYS) must be a whole number of days >= 1, or unset to keep every day (got " ~ retention ~ ")") }}
 {%- endif -%}
 DO $partition$
 DECLARE

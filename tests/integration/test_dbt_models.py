@@ -144,7 +144,7 @@ def test_scripted_scenario_gives_hand_computed_stats(anvil, replayer, db_url, db
             conn.execute(query).fetchall()
 
 
-def test_incremental_run_equals_full_refresh(anvil, replayer, db_url, dbt_target):
+def test_incremental_run_equals_full_refresh(anvil, replayer, db_url, dbt_target, monkeypatch):
     tables = ["orderflow_trades", "int_positions_accumulated", "int_trades_aggregated_to_tokens",
               "int_wallet_markets_accumulated", "int_wallets_aggregated",
               "orderflow_market_outcomes", "orderflow_wallet_positions", "orderflow_wallet_stats", "int_wallets_scored"]
@@ -221,14 +221,20 @@ def test_incremental_run_equals_full_refresh(anvil, replayer, db_url, dbt_target
     dbt(db_url, *scoring, target_path=dbt_target, vars={"scored_at": "2030-01-02T06:00:00+00:00"})
     assert history_days() == {"orderflow_reputation_history_p20300101": wallets,
                               "orderflow_reputation_history_p20300102": 2 * wallets}
-    dbt(db_url, *scoring, target_path=dbt_target,
-        vars={"scored_at": "2030-01-04T00:30:00+00:00", "history_retention_days": 2})
+    dbt(db_url, *scoring, target_path=dbt_target, vars={"scored_at": "2030-01-03T12:00:00+00:00",
+                                                         "history_retention_days": 5})  # keeps all
+    monkeypatch.setenv("HISTORY_RETENTION_DAYS", "2")  # the setting, as `orderflow up` passes it on
+    dbt(db_url, *scoring, target_path=dbt_target, vars={"scored_at": "2030-01-04T00:30:00+00:00"})
     assert history_days() == {"orderflow_reputation_history_p20300102": 2 * wallets,
+                              "orderflow_reputation_history_p20300103": wallets,
                               "orderflow_reputation_history_p20300104": wallets}
     with connect(db_url, autocommit=True) as conn:
         conn.execute("ANALYZE orderflow_reputation_history")
     models = collect_status(ingest_settings(anvil.url, db_url), db_url).model_rows  # `orderflow status`
-    assert models["orderflow_reputation_history"] == 3 * wallets
+    assert models["orderflow_reputation_history"] == 4 * wallets
     assert not [m for m in models if m.startswith("orderflow_reputation_history_p")]
     bad = dbt(db_url, *scoring, target_path=dbt_target, vars={"history_retention_days": 0}, check=False)
     assert bad.returncode != 0 and "history_retention_days" in bad.stdout
+    monkeypatch.setenv("HISTORY_RETENTION_DAYS", "ninety")
+    bad = dbt(db_url, *scoring, target_path=dbt_target, check=False)
+    assert bad.returncode != 0 and "HISTORY_RETENTION_DAYS" in bad.stdout

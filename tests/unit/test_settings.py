@@ -17,6 +17,8 @@ from orderflow_dagster.settings import ConfigError, load_settings
         ("RPC_CONCURRENCY", "0"),
         ("START_BLOCK", "-5"),
         ("SENSOR_INTERVAL_SECONDS", "1.5x"),
+        ("HISTORY_RETENTION_DAYS", "0"),
+        ("HISTORY_RETENTION_DAYS", "90d"),
     ],
 )
 def test_bad_value_names_the_variable(monkeypatch, var, value):
