@@ -40,7 +40,7 @@ from typing import Callable
 
 import polars as pl
 
-from benchmarks.bench_ingest import fresh_database
+from benchmarks.bench_ingest import fresh_database, wal_mb_since, wal_position
 from benchmarks.gen_fills import CHAIN_ID, FIRST_BLOCK, Universe, copy_frame, trades
 
 LAST_LINE = re.compile(r"^dbt: full \d+\.\d s, incremental \d+\.\d s, ratio \d+\.\d{3}$")
@@ -131,7 +131,7 @@ def wal_lsn(url: str) -> str | None:
 
     try:
         with connect(url) as conn:
-            return conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+            return wal_position(conn)
     except psycopg.Error:  # a managed server may refuse it: the figure is then omitted
         return None
 
@@ -143,7 +143,7 @@ def wal_written(url: str, since: str | None) -> str:
     if since is None:
         return ""
     with connect(url) as conn:
-        mb = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn) / 1e6", (since,)).fetchone()[0]
+        mb = wal_mb_since(conn, since)
     return f", {mb:,.0f} MB of WAL"
 
 

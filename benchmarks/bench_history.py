@@ -33,7 +33,7 @@ import sys
 import time
 from typing import Callable
 
-from benchmarks.bench_ingest import fresh_database
+from benchmarks.bench_ingest import fresh_database, wal_mb_since, wal_position
 
 LAST_LINE = re.compile(r"^history: one table \d+\.\d{2} s [\d,]+ MB WAL, daily partitions \d+\.\d{2} s [\d,]+ MB WAL"
                        r" per run, ratio \d+\.\d{3}$")
@@ -75,12 +75,11 @@ def timed_runs(conn, first_run: int, n: int) -> list[tuple[float, float]]:
     out = []
     for run in range(first_run, first_run + n):
         conn.execute("CHECKPOINT")
-        lsn = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+        lsn = wal_position(conn)
         t0 = time.perf_counter()
         conn.execute(f"INSERT INTO bench_history SELECT {_row(str(run))} FROM bench_wallets AS w ORDER BY random()")
         seconds = time.perf_counter() - t0
-        mb = conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s) / 1e6", (lsn,)).fetchone()[0]
-        out.append((seconds, float(mb)))
+        out.append((seconds, wal_mb_since(conn, lsn)))
     return out
 
 

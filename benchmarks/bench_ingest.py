@@ -284,6 +284,16 @@ def warm_wal(conn, megabytes: int = 1200) -> float:
     return time.perf_counter() - t0
 
 
+def wal_position(conn) -> str:
+    """The server's current WAL position (an LSN, as text), to measure what a step writes."""
+    return conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()[0]
+
+
+def wal_mb_since(conn, lsn: str) -> float:
+    """MB of WAL the server (every database on it) wrote since `lsn` (from wal_position)."""
+    return float(conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s::pg_lsn) / 1e6", (lsn,)).fetchone()[0])
+
+
 def wal_files(conn) -> str:
     """How many WAL segment files the server holds ('?' without the right to list them)."""
     import psycopg
@@ -384,10 +394,10 @@ def _round(conn, bodies: Path, workdir: Path, manifest: Manifest, url: str, samp
 
     # 1. ours, in a child process
     busy0 = _busy_cpu_seconds()
-    lsn0 = conn.execute("SELECT pg_current_wal_lsn()").fetchone()[0]
+    lsn0 = wal_position(conn)
     ours = run_ours_in_child(bodies, url)
     busy = _busy_cpu_seconds() - busy0
-    wal_mb = float(conn.execute("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), %s)", (lsn0,)).fetchone()[0]) / 1e6
+    wal_mb = wal_mb_since(conn, lsn0)
     landed = conn.execute(f"SELECT count(*) FROM {FILLS}").fetchone()[0]
     if landed != manifest.logs or ours["fills"] != manifest.logs or ours["quarantined"]:
         raise RuntimeError(f"ours landed {landed} rows ({ours}) for {manifest.logs} logs")
