@@ -11,7 +11,8 @@
 {#
   create_table_as for a model configured with partition_by_day (its contract enforced): the
   parent, partitioned by range of that column, the partition of this run's day, then the rows.
-  Everything else: dbt-postgres' own macro.
+  Everything else: dbt-postgres' own macro. The day is scored_at()'s (history_day_partition),
+  which is that column's value in every row of a scoring run: only the history can use it.
 #}
 {% macro postgres__create_table_as(temporary, relation, sql) -%}
   {%- set column = config.get('partition_by_day') -%}
