@@ -13,7 +13,8 @@ export PATH := $(CURDIR)/$(BIN):$(CURDIR)/node_modules/.bin:$(PATH)
 
 install: $(STAMP) $(ANVIL) $(MANIFEST)
 
-$(STAMP): pyproject.toml constraints.txt
+# the C source too: pip builds the extension in place (pyproject.toml ext-modules)
+$(STAMP): pyproject.toml constraints.txt orderflow_dagster/warehouse/_copyrows.c
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	touch $(STAMP)

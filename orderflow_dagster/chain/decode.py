@@ -31,6 +31,7 @@ from eth_abi import decode as abi_decode
 
 from orderflow_dagster.chain.contracts import CONTRACTS, EVENTS, EventSpec
 from orderflow_dagster.chain.markets import CONDITION_TOKEN_COLUMNS, condition_tokens
+from orderflow_dagster.warehouse import fastrows
 
 # Columns every raw table starts with, in table order.
 CHAIN_COLUMNS = [
@@ -93,9 +94,14 @@ def column_name(param: str) -> str:
 
 @dataclass
 class DecodedBatch:
-    """Frames ready to land, keyed by raw table, plus the block hashes seen."""
+    """Frames ready to land, keyed by raw table, plus the block hashes seen.
 
-    tables: dict[str, pl.DataFrame] = field(default_factory=dict)
+    The fill tables' logs may stay undecoded (`pending`) when the landing can write their rows
+    straight from the hex (warehouse/fastrows.py): `tables` decodes them the first time it is
+    read, so a caller that reads frames always gets them; the landing reads counts and the
+    prepared rows only."""
+
+    _tables: dict[str, pl.DataFrame] = field(default_factory=dict)
     blocks: pl.DataFrame | None = None  # block_number, block_hash, block_timestamp (one row per block)
     logs: int = 0
     # table -> its rows already written out for COPY (warehouse.landing.prepare_copy), so that
@@ -104,19 +110,39 @@ class DecodedBatch:
     # `blocks` as (numbers, hashes, epoch microseconds) lists, one entry per block number, when
     # prepared (warehouse.landing.prepare_copy); None otherwise
     block_lists: tuple[list, list, list] | None = None
+    # table -> [(event layout, its checked logs)] not decoded yet, in landing order
+    pending: dict[str, list[tuple[EventSpec, pl.DataFrame]]] = field(default_factory=dict)
+
+    @property
+    def tables(self) -> dict[str, pl.DataFrame]:
+        for table in list(self.pending):
+            self.frame(table)
+        return self._tables
+
+    def frame(self, table: str) -> pl.DataFrame:
+        """One table's frame, decoding its pending logs if any (the other tables' stay pending)."""
+        parts = self.pending.pop(table, None)
+        if parts:
+            decoded = pl.concat([_decode_event(part.with_columns(_DATA_BYTES), spec) for spec, part in parts],
+                                how="diagonal_relaxed")
+            self._tables[table] = decoded.select(
+                [pl.col(c) if c in decoded.columns else pl.lit(None).alias(c) for c in TABLE_COLUMNS[table]])
+        return self._tables[table]
 
     @property
     def fills(self) -> int:
-        f = self.tables.get("raw_order_fills")
-        return 0 if f is None else f.height
+        return self.rows().get("raw_order_fills", 0)
 
     @property
     def quarantined(self) -> int:
-        q = self.tables.get("raw_quarantine")
-        return 0 if q is None else q.height
+        return self.rows().get("raw_quarantine", 0)
 
     def rows(self) -> dict[str, int]:
-        return {t: df.height for t, df in self.tables.items()}
+        """Rows per table (without decoding what is pending)."""
+        out = {t: df.height for t, df in self._tables.items()}
+        for table, parts in self.pending.items():
+            out[table] = sum(part.height for _spec, part in parts)
+        return out
 
 
 def _event_lookup() -> pl.DataFrame:
@@ -303,21 +329,35 @@ def decode_frame(frame: pl.DataFrame, chain_id: int) -> DecodedBatch:
         parts = {k[0]: df for k, df in good.partition_by("event_key", as_dict=True, maintain_order=True).items()}
     else:
         parts = {k: good for k in present}
+    tables = batch._tables
     for spec in EVENTS:
         part = parts.get(spec.key)
         if part is not None and part.height:
+            if spec.table in _DEFERRED_TABLES and fastrows.supports(spec):
+                batch.pending.setdefault(spec.table, []).append((spec, part.select(_pending_columns(spec))))
+                continue
             decoded = _decode_event(part, spec)
             table = spec.table
-            batch.tables[table] = (
-                pl.concat([batch.tables[table], decoded], how="diagonal_relaxed") if table in batch.tables else decoded
-            )
-    if "raw_conditions" in batch.tables:
+            tables[table] = pl.concat([tables[table], decoded], how="diagonal_relaxed") if table in tables else decoded
+    if "raw_conditions" in tables:
         # Outcome token ids of each prepared market, computed from the chain alone (CTF id math).
-        batch.tables["raw_condition_tokens"] = condition_tokens(batch.tables["raw_conditions"])
-    for table, df in list(batch.tables.items()):
+        tables["raw_condition_tokens"] = condition_tokens(tables["raw_conditions"])
+    for table, df in list(tables.items()):
         cols = TABLE_COLUMNS[table]
-        batch.tables[table] = df.select([pl.col(c) if c in df.columns else pl.lit(None).alias(c) for c in cols])
+        tables[table] = df.select([pl.col(c) if c in df.columns else pl.lit(None).alias(c) for c in cols])
     return batch
+
+
+# The fill tables' rows are written from the hex when the compiled writer is there
+# (warehouse/fastrows.py); their logs then stay undecoded until a caller reads the frames.
+_DEFERRED_TABLES = frozenset({"raw_order_fills", "raw_orders_matched"}) if fastrows.available() else frozenset()
+
+
+@functools.cache
+def _pending_columns(spec: EventSpec) -> list[str]:
+    """What a pending part keeps: what fastrows writes from, and what _decode_event reads
+    (but the data's bytes, recomputed if it ever runs)."""
+    return [*CHAIN_COLUMNS, "neg_risk", *(f"topic{i}" for i in range(1, 1 + len(spec.indexed))), "data"]
 
 
 def _check_dynamic(frame: pl.DataFrame) -> pl.DataFrame:

@@ -16,7 +16,8 @@ import polars as pl
 import psycopg
 
 from orderflow_dagster.chain.contracts import EVENTS
-from orderflow_dagster.chain.decode import RAW_TABLES, TABLE_COLUMNS, DecodedBatch, column_name
+from orderflow_dagster.chain.decode import CHAIN_COLUMNS, RAW_TABLES, TABLE_COLUMNS, DecodedBatch, column_name
+from orderflow_dagster.warehouse import fastrows
 from orderflow_dagster.warehouse.pgcopy import encode_binary
 
 # One lock per chain: landings (follow, backfill, reorg repair) never interleave.
@@ -65,7 +66,15 @@ BINARY_TABLES = {
 def prepare_copy(batch: DecodedBatch) -> DecodedBatch:
     """Write each table's rows for COPY now (e.g. in a decode thread, while the previous batch
     lands), so that copy_frame in the landing transaction only sends bytes."""
-    batch.prepared = {table: render_copy(table, df) for table, df in batch.tables.items() if df.height}
+    prepared = {}
+    for table, parts in batch.pending.items():  # the fill tables, from their logs' hex (fastrows.py)
+        pieces = fastrows.encode_events(TABLE_COLUMNS[table], parts, chain_columns=CHAIN_COLUMNS)
+        if pieces is not None:
+            prepared[table] = CopyPayload(_BINARY_OPTIONS, pieces, sum(part.height for _spec, part in parts))
+    for table, n in batch.rows().items():
+        if n and table not in prepared:
+            prepared[table] = render_copy(table, batch.frame(table))  # decodes what fastrows refused
+    batch.prepared = prepared
     if batch.blocks is not None:
         batch.block_lists = _block_lists(batch.blocks)
     return batch
@@ -79,6 +88,22 @@ def render_copy(table: str, df: pl.DataFrame) -> CopyPayload:
             return CopyPayload(_BINARY_OPTIONS, pieces, df.height)
     data = _render_csv(df)
     return CopyPayload(_TEXT_OPTIONS if _text_format_safe(data) else _CSV_OPTIONS, [data], df.height)
+
+
+def _copy_rows(cur: psycopg.Cursor, batch: DecodedBatch, table: str, n: int) -> int:
+    """COPY one table's rows of a batch: its prepared rows when there are (they alone, the
+    frames are not read), else its frame."""
+    prepared = batch.prepared.get(table)
+    if n and prepared is not None and prepared.rows == n:
+        _send(cur, table, prepared)
+        return n
+    return copy_frame(cur, table, batch.frame(table))
+
+
+def _send(cur: psycopg.Cursor, table: str, prepared: CopyPayload) -> None:
+    with cur.copy(f"COPY {table} ({', '.join(TABLE_COLUMNS[table])}) FROM STDIN ({prepared.options})") as cp:
+        for piece in prepared.data:
+            cp.write(piece)
 
 
 def copy_frame(cur: psycopg.Cursor, table: str, df: pl.DataFrame, prepared: CopyPayload | None = None) -> int:
@@ -99,9 +124,7 @@ def copy_frame(cur: psycopg.Cursor, table: str, df: pl.DataFrame, prepared: Copy
     cols = TABLE_COLUMNS[table]
     column_list = ", ".join(cols)
     if prepared is not None and prepared.rows == df.height:
-        with cur.copy(f"COPY {table} ({column_list}) FROM STDIN ({prepared.options})") as cp:
-            for piece in prepared.data:
-                cp.write(piece)
+        _send(cur, table, prepared)
         return df.height
     df = df.select(cols)
     first = _render_csv(df.slice(0, COPY_SLICE_ROWS))
@@ -202,7 +225,7 @@ def land_range(
         deleted = delete_range(cur, chain_id, from_block, None if truncate_after else to_block)
         if reorg is not None:
             _insert_reorg(cur, chain_id, reorg, deleted)
-        rows = {table: copy_frame(cur, table, df, batch.prepared.get(table)) for table, df in batch.tables.items()}
+        rows = {table: _copy_rows(cur, batch, table, n) for table, n in batch.rows().items()}
         _record_blocks(cur, chain_id, batch, to_block, end_block_hash, end_block_timestamp)
         cur.execute(
             "INSERT INTO ingest_ranges (chain_id, from_block, to_block, mode, logs, fills, quarantined)"

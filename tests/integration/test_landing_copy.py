@@ -12,6 +12,7 @@ from eth_abi import encode
 import orderflow_dagster.warehouse.landing as landing
 from orderflow_dagster.chain.contracts import EVENTS_BY_KEY
 from orderflow_dagster.chain.decode import TABLE_COLUMNS, decode_logs
+from orderflow_dagster.warehouse import fastrows
 from orderflow_dagster.warehouse.db import connect
 from orderflow_dagster.warehouse.migrate import apply_migrations
 from tests.unit.test_decode import TAKER, TOKEN, TOKEN2, U256_MAX, V1, V2, make_log, topic_addr, v1_fill, v2_fill
@@ -207,3 +208,18 @@ def test_delete_range_finds_rows_whatever_chain_blocks_recorded(db):
     landing.land_range(db, 137, 100, 101, batch, end_block_hash=None, advance_cursor=False)
     landing.land_range(db, 137, 100, 101, batch, end_block_hash=None, advance_cursor=False)
     assert db.execute("SELECT count(*) FROM raw_order_fills").fetchone()[0] == 16
+
+
+@pytest.mark.skipif(not fastrows.available(), reason="the C extension is not built (no compiler)")
+def test_fills_written_from_their_hex_land_as_the_decoded_frames_say(db):
+    """land_range sends the fill tables' rows written by the compiled writer (fastrows.py), never
+    decoding them; the server stores exactly what the polars path decodes from the same logs."""
+    logs = []
+    for i, v in enumerate([0, 1, 9_999, 10_000, 2**64 - 1, 2**64, 10**38, U256_MAX]):
+        logs.append(v1_fill(v, 0, v, U256_MAX - v, v, index=2 * i, block=300 + i))
+        logs.append(v2_fill(i % 2, v, v, 1, U256_MAX - v, index=2 * i + 1, block=300 + i))
+    batch = landing.prepare_copy(decode_logs(logs, 137))
+    assert set(batch.pending) == {"raw_order_fills"} and batch.prepared["raw_order_fills"].options == "FORMAT binary"
+    landing.land_range(db, 137, 300, 307, batch, end_block_hash=None, advance_cursor=False)
+    assert batch.pending  # landed without decoding the frames
+    assert_same_rows(db, "raw_order_fills", decode_logs(logs, 137).tables["raw_order_fills"])

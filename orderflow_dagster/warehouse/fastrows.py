@@ -1,0 +1,137 @@
+"""Binary COPY rows of the fill tables straight from the logs' hex, by the compiled _copyrows.
+
+The polars path decodes each fill into a frame of decimal strings (decode.py), which pgcopy.py
+then turns into base-10000 numeric digits: about 5 CPU-s per million fills (bench-ingest,
+2026-11-27), more than the server spends storing them. Every field of OrderFilled and
+OrdersMatched is a fixed slice of a topic or of the data's hex, so the rows can be written from
+those slices directly: a hash or address is copied, a uint256 word is converted once, in C.
+
+`encode_events` takes the events' logs as decode.py checked them (every log that reaches it
+passed the quarantine checks: 0x-hex topics of 66 characters, data of the layout's length in
+lowercase hex) and returns the same COPY stream `pgcopy.encode_binary` makes from the decoded
+frame; the stored rows are identical (tests/unit/test_fastrows.py compares both, value by
+value). It returns None, and the caller takes the polars path, when the extension is not built
+(no C compiler at install time) or a batch holds something unusual (a NULL or a text of another
+width where the layout has none).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from orderflow_dagster.chain.contracts import EventSpec
+from orderflow_dagster.warehouse.pgcopy import _PG_EPOCH_US, HEADER, TRAILER, _be, _payload, _string_buffers
+
+try:  # built by `pip install -e .` (pyproject.toml's ext-modules), optional
+    from orderflow_dagster.warehouse import _copyrows
+except ImportError:  # pragma: no cover - only without a C compiler
+    _copyrows = None
+
+# Columns every raw table starts with (decode.CHAIN_COLUMNS) and their fixed text widths.
+_TEXT_WIDTHS = {"block_hash": 66, "tx_hash": 66, "contract_address": 42}
+_INTS = ("block_number", "log_index", "generation", "neg_risk")
+
+
+def available() -> bool:
+    return _copyrows is not None
+
+
+def supports(spec: EventSpec) -> bool:
+    """Whether every field of the layout is a fixed slice this module writes."""
+    return spec.static_data_len is not None and all(p.type in _KINDS for p in spec.params)
+
+
+_KINDS = {"bytes32", "address", "uint256", "uint8"}
+
+
+def encode_events(columns: list[str], parts: list[tuple[EventSpec, pl.DataFrame]],
+                  *, chain_columns: list[str]) -> list[bytes] | None:
+    """The COPY stream (header to trailer) of `parts`' rows in order, table columns `columns`.
+
+    Each part is one event layout's checked logs: the chain columns (as decode.py's frame has
+    them, plus neg_risk) and topic1..3 and data as hex text. None when it cannot be done here.
+    """
+    if _copyrows is None:
+        return None
+    chunks: list[bytes] = [HEADER]
+    for spec, part in parts:
+        if not supports(spec):
+            return None
+        if part.height == 0:
+            continue
+        spec_columns = _columns(spec, part, columns, chain_columns)
+        if spec_columns is None:
+            return None
+        try:
+            chunks.append(_copyrows.encode_rows(part.height, spec_columns))
+        except ValueError:
+            return None  # not lowercase hex after all: the polars path decides
+    chunks.append(TRAILER)
+    return chunks
+
+
+def _columns(spec: EventSpec, part: pl.DataFrame, columns: list[str], chain_columns: list[str]) -> list[tuple] | None:
+    n = part.height
+    out: dict[str, tuple] = {}
+    for c in chain_columns + ["neg_risk"]:
+        s = part.get_column(c)
+        if c == "chain_id":
+            if s.null_count() or s.n_unique() != 1:
+                return None
+            out[c] = ("const", _payload(s.head(1)).tobytes())
+        elif c == "block_timestamp":  # NULL when the node gave no blockTimestamp
+            mask = s.is_null().to_numpy().astype(np.uint8) if s.null_count() else None
+            us = (s.dt.replace_time_zone(None) if s.dtype.time_zone else s).cast(pl.Int64).fill_null(0)
+            rows = _be(us.to_numpy() - _PG_EPOCH_US, ">i8")
+            out[c] = ("fixed", rows, 8, 0, 8, b"", mask)
+        elif c in _TEXT_WIDTHS:
+            rows = _text_rows(s, _TEXT_WIDTHS[c])
+            if rows is None:
+                return None
+            out[c] = ("fixed", rows, rows.shape[1], 0, rows.shape[1], b"", None)
+        elif c in _INTS:
+            if s.null_count():
+                return None
+            rows = np.ascontiguousarray(_payload(s))
+            out[c] = ("fixed", rows, rows.shape[1], 0, rows.shape[1], b"", None)
+    # Indexed fields from topic1..3 (0x + 64 hex), the others from the data's words (0x + 64 per word).
+    from orderflow_dagster.chain.decode import column_name  # decode imports this module
+
+    for i, p in enumerate(spec.indexed, start=1):
+        rows = _text_rows(part.get_column(f"topic{i}"), 66)
+        if rows is None:
+            return None
+        out[column_name(p.name)] = _field(p.type, rows, 66, 2)
+    data = _text_rows(part.get_column("data"), 2 + spec.static_data_len * 2)
+    if data is None:
+        return None
+    for j, p in enumerate(spec.data_params):
+        out[column_name(p.name)] = _field(p.type, data, data.shape[1], 2 + 64 * j)
+    return [out.get(c, ("null",)) for c in columns]
+
+
+def _field(param_type: str, rows: np.ndarray, width: int, word: int) -> tuple:
+    """Column spec of one 32-byte word whose 64 hex characters start at `word` in each row,
+    written as decode.py's _field_expr writes the field."""
+    if param_type == "bytes32":
+        return ("fixed", rows, width, word, 64, b"0x", None)
+    if param_type == "address":
+        return ("fixed", rows, width, word + 24, 40, b"0x", None)
+    if param_type == "uint256":
+        return ("numeric", rows, width, word)
+    if param_type == "uint8":
+        return ("int2hex", rows, width, word + 62)
+    raise ValueError(f"no fixed-row writer for {param_type}")
+
+
+def _text_rows(s: pl.Series, width: int) -> np.ndarray | None:
+    """A string column whose every value is `width` bytes (no NULLs) as a C-contiguous
+    (rows, width) uint8 array; None otherwise."""
+    if s.null_count():
+        return None
+    off, data = _string_buffers(s)
+    if len(s) and not (np.diff(off) == width).all():
+        return None
+    first = int(off[0])
+    return np.frombuffer(data, dtype=np.uint8, count=len(s) * width, offset=first).reshape(len(s), width)
