@@ -10,12 +10,14 @@
  * encode_rows(n, columns) -> bytes: the rows (no header, no trailer) of PostgreSQL's binary
  * COPY format: per row an int16 field count, then per field an int32 length (-1 = NULL) and
  * the value, all big-endian. Each column is a tuple:
- *   ("fixed", buf, row_width, start, width, prefix, mask)  `width` bytes at `start` of each
- *        row of a C-contiguous (n, row_width) uint8 buffer, after `prefix` (bytes); mask: None
- *        or an (n,) uint8 buffer, nonzero = NULL
- *   ("numeric", buf, row_width, start)  the 64 hex characters at `start` of each row as an
+ *   ("fixed", src, row_width, start, width, prefix, mask)  `width` bytes at `start` of each
+ *        row, after `prefix` (bytes); mask: None or an (n,) uint8 buffer, nonzero = NULL.
+ *        src: a C-contiguous (n, row_width) uint8 buffer, or ("views", views, (buffers...),
+ *        value_len): an Arrow string_view column's 16-byte views and data buffers, read in
+ *        place (row_width then unused), every value value_len bytes long
+ *   ("numeric", src, row_width, start)  the 64 hex characters at `start` of each row as an
  *        unsigned 256-bit integer, sent as numeric (base-10000 digits, no leading zero digit)
- *   ("int2hex", buf, row_width, start)  the 2 hex characters at `start` as an int2 (a uint8 word)
+ *   ("int2hex", src, row_width, start)  the 2 hex characters at `start` as an int2 (a uint8 word)
  *   ("const", payload)   the same value in every row
  *   ("null",)            NULL in every row
  * Raises ValueError on a character that is not lowercase hex (the caller then takes its
@@ -30,13 +32,34 @@ enum kind { K_FIXED, K_NUMERIC, K_INT2HEX, K_CONST, K_NULL };
 
 typedef struct {
     int kind;
-    Py_buffer buf;   /* K_FIXED, K_NUMERIC, K_INT2HEX: the rows; K_CONST: the payload */
+    Py_buffer buf;   /* K_FIXED, K_NUMERIC, K_INT2HEX: the rows (or the string views); K_CONST: the payload */
     Py_buffer mask;  /* K_FIXED only, when given */
     int has_buf, has_mask;
     Py_ssize_t row_width, start, width;
     const char *prefix;
     Py_ssize_t prefix_len;
+    /* a string-view source (Arrow's string_view, what polars holds): `buf` holds 16-byte views,
+       `data` the data buffers they point into, each value `value_len` bytes long */
+    int views;
+    Py_ssize_t value_len, ndata;
+    Py_buffer *data;
 } column;
+
+/* The `value_len` bytes of row r of a column, or NULL when its view is not that long or
+   points outside its buffer. A view: int32 length, then either the value itself (12 bytes or
+   fewer) or a 4-byte prefix, an int32 buffer index and an int32 offset (little-endian). */
+static const unsigned char *row_of(const column *c, Py_ssize_t r) {
+    if (!c->views) return (const unsigned char *)c->buf.buf + r * c->row_width + c->start;
+    const unsigned char *v = (const unsigned char *)c->buf.buf + 16 * r;
+    int32_t len, idx, off;
+    memcpy(&len, v, 4);
+    if (len != c->value_len) return NULL;
+    if (len <= 12) return v + 4 + c->start;
+    memcpy(&idx, v + 8, 4);
+    memcpy(&off, v + 12, 4);
+    if (idx < 0 || idx >= c->ndata || off < 0 || (Py_ssize_t)off + len > c->data[idx].len) return NULL;
+    return (const unsigned char *)c->data[idx].buf + off + c->start;
+}
 
 static signed char HEX[256];
 
@@ -58,6 +81,9 @@ static inline void put32(char **p, int32_t v) {
 /* 64 hex characters -> 8 uint32 limbs, most significant first; -1 on a non-hex character. */
 static int parse_word(const unsigned char *s, uint32_t limbs[8]) {
     for (int l = 0; l < 8; l++) {
+        uint64_t eight;
+        memcpy(&eight, s + 8 * l, 8);
+        if (eight == 0x3030303030303030ull) { limbs[l] = 0; continue; }  /* "00000000": most of an amount's word */
         uint32_t v = 0;
         for (int k = 0; k < 8; k++) {
             signed char h = HEX[s[8 * l + k]];
@@ -102,14 +128,6 @@ static void put_numeric(char **p, uint32_t limbs[8]) {
     for (int d = nd - 1; d >= 0; d--) put16(p, digits[d]);
 }
 
-static void release(column *cols, Py_ssize_t ncols) {
-    for (Py_ssize_t i = 0; i < ncols; i++) {
-        if (cols[i].has_buf) PyBuffer_Release(&cols[i].buf);
-        if (cols[i].has_mask) PyBuffer_Release(&cols[i].mask);
-    }
-    PyMem_Free(cols);
-}
-
 static int get_rows(PyObject *obj, Py_buffer *view, Py_ssize_t n, Py_ssize_t row_width, Py_ssize_t start,
                     Py_ssize_t width) {
     if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS) < 0) return -1;
@@ -118,6 +136,47 @@ static int get_rows(PyObject *obj, Py_buffer *view, Py_ssize_t n, Py_ssize_t row
         PyErr_SetString(PyExc_ValueError, "encode_rows: a column's buffer is smaller than its rows");
         return -1;
     }
+    return 0;
+}
+
+static void release(column *cols, Py_ssize_t ncols) {
+    for (Py_ssize_t i = 0; i < ncols; i++) {
+        if (cols[i].has_buf) PyBuffer_Release(&cols[i].buf);
+        if (cols[i].has_mask) PyBuffer_Release(&cols[i].mask);
+        for (Py_ssize_t d = 0; d < cols[i].ndata; d++) PyBuffer_Release(&cols[i].data[d]);
+        PyMem_Free(cols[i].data);
+    }
+    PyMem_Free(cols);
+}
+
+/* A ("views", views, (data buffers...), value_len) source: views of n rows, values value_len long. */
+static int get_views(PyObject *src, column *c, Py_ssize_t n) {
+    const char *tag;
+    PyObject *views, *datas;
+    if (!PyArg_ParseTuple(src, "sOO!n", &tag, &views, &PyTuple_Type, &datas, &c->value_len)) return -1;
+    if (strcmp(tag, "views") != 0 || c->start + c->width > c->value_len) {
+        PyErr_SetString(PyExc_ValueError, "encode_rows: a bad string-view source");
+        return -1;
+    }
+    if (PyObject_GetBuffer(views, &c->buf, PyBUF_C_CONTIGUOUS) < 0) return -1;
+    c->has_buf = 1;
+    if (c->buf.len < 16 * n) { PyErr_SetString(PyExc_ValueError, "encode_rows: short views"); return -1; }
+    Py_ssize_t nd = PyTuple_GET_SIZE(datas);
+    c->data = PyMem_Calloc((size_t)(nd ? nd : 1), sizeof(Py_buffer));
+    if (!c->data) { PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t d = 0; d < nd; d++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(datas, d), &c->data[d], PyBUF_SIMPLE) < 0) return -1;
+        c->ndata = d + 1;
+    }
+    c->views = 1;
+    return 0;
+}
+
+/* A column's rows: a C-contiguous (n, row_width) buffer, or a ("views", ...) tuple. */
+static int get_source(PyObject *src, column *c, Py_ssize_t n) {
+    if (PyTuple_Check(src)) return get_views(src, c, n);
+    if (get_rows(src, &c->buf, n, c->row_width, c->start, c->width) < 0) return -1;
+    c->has_buf = 1;
     return 0;
 }
 
@@ -142,8 +201,7 @@ static PyObject *encode_rows(PyObject *self, PyObject *args) {
         if (strcmp(kind, "fixed") == 0) {
             c->kind = K_FIXED;
             if (!PyArg_ParseTuple(t, "sOnnnSO", &kind, &buf, &c->row_width, &c->start, &c->width, &prefix, &mask)) goto fail;
-            if (get_rows(buf, &c->buf, n, c->row_width, c->start, c->width) < 0) goto fail;
-            c->has_buf = 1;
+            if (get_source(buf, c, n) < 0) goto fail;
             c->prefix = PyBytes_AS_STRING(prefix);
             c->prefix_len = PyBytes_GET_SIZE(prefix);
             if (mask != Py_None) {
@@ -157,8 +215,7 @@ static PyObject *encode_rows(PyObject *self, PyObject *args) {
             c->kind = numeric ? K_NUMERIC : K_INT2HEX;
             if (!PyArg_ParseTuple(t, "sOnn", &kind, &buf, &c->row_width, &c->start)) goto fail;
             c->width = numeric ? 64 : 2;
-            if (get_rows(buf, &c->buf, n, c->row_width, c->start, c->width) < 0) goto fail;
-            c->has_buf = 1;
+            if (get_source(buf, c, n) < 0) goto fail;
             row_max += numeric ? 4 + 8 + 40 : 4 + 2;
         } else if (strcmp(kind, "const") == 0) {
             c->kind = K_CONST;
@@ -182,11 +239,13 @@ static PyObject *encode_rows(PyObject *self, PyObject *args) {
         put16(&p, (uint16_t)ncols);
         for (Py_ssize_t i = 0; i < ncols; i++) {
             column *c = &cols[i];
-            const unsigned char *row = c->has_buf && c->kind != K_CONST
-                ? (const unsigned char *)c->buf.buf + r * c->row_width + c->start : NULL;
+            const unsigned char *row = NULL;
+            if (c->kind == K_FIXED || c->kind == K_NUMERIC || c->kind == K_INT2HEX) {
+                if (c->has_mask && ((const unsigned char *)c->mask.buf)[r]) { put32(&p, -1); continue; }
+                if (!(row = row_of(c, r))) { bad = 1; break; }
+            }
             switch (c->kind) {
             case K_FIXED:
-                if (c->has_mask && ((const unsigned char *)c->mask.buf)[r]) { put32(&p, -1); break; }
                 put32(&p, (int32_t)(c->prefix_len + c->width));
                 memcpy(p, c->prefix, (size_t)c->prefix_len); p += c->prefix_len;
                 memcpy(p, row, (size_t)c->width); p += c->width;
@@ -217,7 +276,7 @@ static PyObject *encode_rows(PyObject *self, PyObject *args) {
     release(cols, ncols);
     if (bad) {
         Py_DECREF(out);
-        PyErr_SetString(PyExc_ValueError, "encode_rows: a uint256 or uint8 word is not lowercase hex");
+        PyErr_SetString(PyExc_ValueError, "encode_rows: a value of another length, or a word that is not lowercase hex");
         return NULL;
     }
     if (_PyBytes_Resize(&out, p - PyBytes_AS_STRING(out)) < 0) return NULL;
