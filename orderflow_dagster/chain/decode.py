@@ -12,6 +12,9 @@ non-hex data) go to the quarantine frame with a reason; the rest of the batch go
 The pipeline's input is the eth_getLogs response body itself: `parse_logs_body` reads it with
 polars' JSON reader straight into columns (no Python dict per log), `decode_raw` decodes that
 frame. `decode_logs` takes already-parsed dicts (tests, small callers) and runs the same decoder.
+The fill tables' logs (OrderFilled, OrdersMatched) are checked here but, when the compiled row
+writer is built (warehouse/fastrows.py), not decoded: the landing writes their COPY rows from the
+hex, and `DecodedBatch.tables` decodes them only for a caller that reads the frames.
 Speed notes (measured by benchmarks/bench_ingest.py): per batch, the quarantine reasons are
 built only when some log is bad (a when/then chain evaluates every branch for every row), and
 absent event kinds cost nothing.
