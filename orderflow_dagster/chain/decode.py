@@ -163,6 +163,11 @@ def _event_lookup() -> pl.DataFrame:
 
 
 _LOOKUP = _event_lookup()
+# fastrows.classify's inputs and output: the (address, topic0) pairs, and the lookup's other
+# columns by pair index, plus a row of nulls for "no pair"
+_LOOKUP_KEYS = list(zip(_LOOKUP.get_column("contract_address").to_list(), _LOOKUP.get_column("topic0").to_list()))
+_LOOKUP_OR_NULL = pl.concat([_LOOKUP, pl.DataFrame([None] * _LOOKUP.width, schema=_LOOKUP.schema, orient="row")]).drop(
+    "contract_address", "topic0")
 _CONTRACT_NAMES = {c.address: c.name for c in CONTRACTS}
 
 
@@ -300,14 +305,22 @@ def decode_raw(raw: pl.DataFrame, chain_id: int, *, lowercase: bool = True) -> D
 
 def decode_frame(frame: pl.DataFrame, chain_id: int) -> DecodedBatch:
     """Split a normalised log frame into raw-table frames and quarantine."""
-    frame = frame.with_columns(
-        pl.lit(chain_id, dtype=pl.Int32).alias("chain_id"),
-        _DATA_BYTES,  # the data as bytes (null when not hex): checks the hex once, uint256 words are read from it
-    )
-    frame = frame.join(_LOOKUP, on=["contract_address", "topic0"], how="left", maintain_order="left")
+    checks = fastrows.classify(frame, _LOOKUP_KEYS) if frame.height else None
+    if checks is not None:  # the compiled pass: event lookup and hex checks without a copy
+        looked_up = _LOOKUP_OR_NULL[checks.get_column("__event").fill_null(len(_LOOKUP)).to_numpy()]
+        frame = pl.concat([frame.with_columns(pl.lit(chain_id, dtype=pl.Int32).alias("chain_id")), looked_up,
+                           checks.drop("__event")], how="horizontal")
+    else:
+        frame = frame.with_columns(
+            pl.lit(chain_id, dtype=pl.Int32).alias("chain_id"),
+            _DATA_BYTES,  # the data as bytes (null when not hex): checks the hex once, uint256 words are read from it
+        )
+        frame = frame.join(_LOOKUP, on=["contract_address", "topic0"], how="left", maintain_order="left")
+    compiled = checks is not None
     # The reason texts are built only when some log is bad: usually none is.
-    any_bad = frame.height > 0 and frame.select(_ANY_BAD).item()
-    frame = frame.with_columns(_quarantine_reason().alias("reason") if any_bad else pl.lit(None, dtype=pl.String).alias("reason"))
+    any_bad = frame.height > 0 and frame.select(_ANY_BAD[compiled]).item()
+    frame = frame.with_columns(_quarantine_reason(compiled).alias("reason") if any_bad
+                               else pl.lit(None, dtype=pl.String).alias("reason"))
 
     batch = DecodedBatch(logs=frame.height)
     batch.blocks = (
@@ -339,7 +352,7 @@ def decode_frame(frame: pl.DataFrame, chain_id: int) -> DecodedBatch:
             if spec.table in _DEFERRED_TABLES and fastrows.supports(spec):
                 batch.pending.setdefault(spec.table, []).append((spec, part.select(_pending_columns(spec))))
                 continue
-            decoded = _decode_event(part, spec)
+            decoded = _decode_event(part if "__bytes" in part.columns else part.with_columns(_DATA_BYTES), spec)
             table = spec.table
             tables[table] = pl.concat([tables[table], decoded], how="diagonal_relaxed") if table in tables else decoded
     if "raw_conditions" in tables:
@@ -397,7 +410,9 @@ def _bad_ids() -> pl.Expr:
     return pl.col("block_number").is_null() | pl.col("log_index").is_null() | pl.col("tx_hash").is_null()
 
 
-def _bad_topics() -> pl.Expr:
+def _bad_topics(compiled: bool = False) -> pl.Expr:
+    if compiled:
+        return pl.col("__topics_bad")  # fastrows.classify's check: the same rule, in C
     # Indexed fields are sliced out of topic1..3: one that is not 32 bytes of hex would land garbage.
     # One regex over the three topics side by side (a missing one stands in as a valid word) costs
     # 20% less than one per topic; each is 66 characters long, so none can borrow from the next.
@@ -410,7 +425,9 @@ _VALID_TOPIC = "0x" + "0" * 64
 _TOPICS_RE = r"^(?:0x[0-9a-f]{64}){3}$"
 
 
-def _bad_data() -> pl.Expr:
+def _bad_data(compiled: bool = False) -> pl.Expr:
+    if compiled:
+        return pl.col("__data_bad")  # fastrows.classify's check: the same rule, in C
     # 0x + whole bytes of hex (data is lowercase; "0x" alone is empty data): the regex
     # ^0x([0-9a-f]{2})*$, but a hex decode that yields null is cheaper.
     data = pl.col("data")
@@ -421,15 +438,16 @@ def _bad_len() -> pl.Expr:
     return pl.col("want_data_len").is_not_null() & (pl.col("data").str.len_bytes() - 2 != pl.col("want_data_len") * 2)
 
 
-def _is_bad() -> pl.Expr:
-    """True for a log that goes to quarantine: the union of _quarantine_reason's conditions."""
+def _is_bad(compiled: bool = False) -> pl.Expr:
+    """True for a log that goes to quarantine: the union of _quarantine_reason's conditions.
+    compiled: the hex checks come from fastrows.classify's columns."""
     return (
         _bad_ids() | (pl.col("n_topics") == 0) | pl.col("event_key").is_null()
-        | (pl.col("n_topics") != pl.col("want_topics")) | _bad_topics() | _bad_data() | _bad_len()
+        | (pl.col("n_topics") != pl.col("want_topics")) | _bad_topics(compiled) | _bad_data(compiled) | _bad_len()
     )
 
 
-def _quarantine_reason() -> pl.Expr:
+def _quarantine_reason(compiled: bool = False) -> pl.Expr:
     data_hex_len = pl.col("data").str.len_bytes() - 2
     return (
         pl.when(_bad_ids())
@@ -441,9 +459,9 @@ def _quarantine_reason() -> pl.Expr:
               + pl.col("contract_address").replace_strict(_CONTRACT_NAMES, default=pl.col("contract_address")))
         .when(pl.col("n_topics") != pl.col("want_topics"))
         .then(pl.format("{} has {} topics, expected {}", pl.col("event_key"), pl.col("n_topics"), pl.col("want_topics")))
-        .when(_bad_topics())
+        .when(_bad_topics(compiled))
         .then(pl.lit("a topic is not 0x-prefixed 32-byte hex"))
-        .when(_bad_data())
+        .when(_bad_data(compiled))
         .then(pl.lit("data is not 0x-prefixed whole-byte hex"))
         .when(_bad_len())
         .then(pl.format("{} data is {} bytes, expected {}", pl.col("event_key"), data_hex_len // 2, pl.col("want_data_len")))
@@ -452,7 +470,7 @@ def _quarantine_reason() -> pl.Expr:
 
 
 _DATA_BYTES = pl.col("data").str.slice(2).str.decode("hex", strict=False).alias("__bytes")
-_ANY_BAD = _is_bad().any()
+_ANY_BAD = {compiled: _is_bad(compiled).any() for compiled in (False, True)}
 
 
 def _word(i: int) -> pl.Expr:

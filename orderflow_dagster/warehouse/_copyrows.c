@@ -286,8 +286,150 @@ fail:
     return NULL;
 }
 
+/* ---- classify: the per-log checks that decide quarantine, in one pass ----------------------
+ * classify(n, address, topic0, topics, data, keys) -> (event, topics_bad, data_bad), three
+ * bytes objects of n entries:
+ *   event[r]: index into keys of the (address, topic0) pair the log has, 255 when none (or null)
+ *   topics_bad[r]: 1 when topic1..3 holds a value that is not "0x" + 64 lowercase hex
+ *   data_bad[r]: 1 when data is null, not "0x"-prefixed, of odd length or not lowercase hex
+ * Each column is ("views", views, (data buffers...), validity or None, offset): an Arrow
+ * string_view array as polars holds it (`offset` rows into views and validity); `topics` is a
+ * list of three such columns; keys a list of (address, topic0) bytes pairs (at most 255). */
+typedef struct {
+    Py_buffer views, validity;
+    Py_buffer *data;
+    Py_ssize_t ndata, offset;
+    int has_views, has_validity;
+} strcol;
+
+static void strcol_release(strcol *c) {
+    if (c->has_views) PyBuffer_Release(&c->views);
+    if (c->has_validity) PyBuffer_Release(&c->validity);
+    for (Py_ssize_t d = 0; d < c->ndata; d++) PyBuffer_Release(&c->data[d]);
+    PyMem_Free(c->data);
+    memset(c, 0, sizeof *c);
+}
+
+static int strcol_get(PyObject *src, strcol *c, Py_ssize_t n) {
+    const char *tag;
+    PyObject *views, *datas, *validity;
+    if (!PyArg_ParseTuple(src, "sOO!On", &tag, &views, &PyTuple_Type, &datas, &validity, &c->offset)) return -1;
+    if (strcmp(tag, "views") != 0 || c->offset < 0) {
+        PyErr_SetString(PyExc_ValueError, "classify: a column is a (\"views\", ...) tuple");
+        return -1;
+    }
+    if (PyObject_GetBuffer(views, &c->views, PyBUF_C_CONTIGUOUS) < 0) return -1;
+    c->has_views = 1;
+    if (c->views.len < 16 * (c->offset + n)) { PyErr_SetString(PyExc_ValueError, "classify: short views"); return -1; }
+    if (validity != Py_None) {
+        if (PyObject_GetBuffer(validity, &c->validity, PyBUF_SIMPLE) < 0) return -1;
+        c->has_validity = 1;
+        if (c->validity.len * 8 < c->offset + n) { PyErr_SetString(PyExc_ValueError, "classify: short validity"); return -1; }
+    }
+    Py_ssize_t nd = PyTuple_GET_SIZE(datas);
+    c->data = PyMem_Calloc((size_t)(nd ? nd : 1), sizeof(Py_buffer));
+    if (!c->data) { PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t d = 0; d < nd; d++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(datas, d), &c->data[d], PyBUF_SIMPLE) < 0) return -1;
+        c->ndata = d + 1;
+    }
+    return 0;
+}
+
+/* Row r's value (and its length), or NULL for a null; *broken set when a view points outside its buffer. */
+static const unsigned char *strcol_value(const strcol *c, Py_ssize_t r, int32_t *len, int *broken) {
+    Py_ssize_t i = c->offset + r;
+    if (c->has_validity && !((((const unsigned char *)c->validity.buf)[i >> 3] >> (i & 7)) & 1)) return NULL;
+    const unsigned char *v = (const unsigned char *)c->views.buf + 16 * i;
+    int32_t idx, off;
+    memcpy(len, v, 4);
+    if (*len <= 12) return v + 4;
+    memcpy(&idx, v + 8, 4);
+    memcpy(&off, v + 12, 4);
+    if (idx < 0 || idx >= c->ndata || off < 0 || (Py_ssize_t)off + *len > c->data[idx].len) { *broken = 1; return NULL; }
+    return (const unsigned char *)c->data[idx].buf + off;
+}
+
+static int all_hex(const unsigned char *s, Py_ssize_t len) {
+    unsigned char acc = 0;
+    for (Py_ssize_t k = 0; k < len; k++) acc |= (unsigned char)HEX[s[k]];  /* -1 sets the high bit */
+    return !(acc & 0x80);
+}
+
+static PyObject *classify(PyObject *self, PyObject *args) {
+    Py_ssize_t n;
+    PyObject *address_src, *topic0_src, *topics, *data_src, *keys;
+    if (!PyArg_ParseTuple(args, "nOOO!OO!", &n, &address_src, &topic0_src, &PyList_Type, &topics, &data_src,
+                          &PyList_Type, &keys)) return NULL;
+    Py_ssize_t nkeys = PyList_GET_SIZE(keys);
+    if (n < 0 || PyList_GET_SIZE(topics) != 3 || nkeys > 255) {
+        PyErr_SetString(PyExc_ValueError, "classify: bad shape");
+        return NULL;
+    }
+    strcol cols[6];
+    memset(cols, 0, sizeof cols);
+    PyObject *out_event = NULL, *out_topics = NULL, *out_data = NULL;
+    const char **key_addr = PyMem_Calloc((size_t)(nkeys ? nkeys : 1), sizeof(char *));
+    const char **key_topic = PyMem_Calloc((size_t)(nkeys ? nkeys : 1), sizeof(char *));
+    Py_ssize_t *key_addr_len = PyMem_Calloc((size_t)(nkeys ? nkeys : 1), sizeof(Py_ssize_t));
+    Py_ssize_t *key_topic_len = PyMem_Calloc((size_t)(nkeys ? nkeys : 1), sizeof(Py_ssize_t));
+    if (!key_addr || !key_topic || !key_addr_len || !key_topic_len) { PyErr_NoMemory(); goto done; }
+    for (Py_ssize_t k = 0; k < nkeys; k++) {
+        PyObject *pair = PyList_GET_ITEM(keys, k), *a, *t;
+        if (!PyArg_ParseTuple(pair, "SS", &a, &t)) goto done;
+        key_addr[k] = PyBytes_AS_STRING(a); key_addr_len[k] = PyBytes_GET_SIZE(a);
+        key_topic[k] = PyBytes_AS_STRING(t); key_topic_len[k] = PyBytes_GET_SIZE(t);
+    }
+    PyObject *srcs[6] = {address_src, topic0_src, PyList_GET_ITEM(topics, 0), PyList_GET_ITEM(topics, 1),
+                         PyList_GET_ITEM(topics, 2), data_src};
+    for (int i = 0; i < 6; i++)
+        if (strcol_get(srcs[i], &cols[i], n) < 0) goto done;
+    out_event = PyBytes_FromStringAndSize(NULL, n);
+    out_topics = PyBytes_FromStringAndSize(NULL, n);
+    out_data = PyBytes_FromStringAndSize(NULL, n);
+    if (!out_event || !out_topics || !out_data) goto done;
+    unsigned char *ev = (unsigned char *)PyBytes_AS_STRING(out_event);
+    unsigned char *tb = (unsigned char *)PyBytes_AS_STRING(out_topics);
+    unsigned char *db = (unsigned char *)PyBytes_AS_STRING(out_data);
+    int broken = 0;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t r = 0; r < n && !broken; r++) {
+        int32_t alen = 0, tlen = 0, len = 0;
+        const unsigned char *a = strcol_value(&cols[0], r, &alen, &broken);
+        const unsigned char *t = strcol_value(&cols[1], r, &tlen, &broken);
+        ev[r] = 255;
+        if (a && t)
+            for (Py_ssize_t k = 0; k < nkeys; k++)
+                if (key_addr_len[k] == alen && key_topic_len[k] == tlen && memcmp(key_topic[k], t, (size_t)tlen) == 0
+                    && memcmp(key_addr[k], a, (size_t)alen) == 0) { ev[r] = (unsigned char)k; break; }
+        tb[r] = 0;
+        for (int i = 2; i < 5; i++) {
+            const unsigned char *v = strcol_value(&cols[i], r, &len, &broken);
+            if (v && !(len == 66 && v[0] == '0' && v[1] == 'x' && all_hex(v + 2, 64))) tb[r] = 1;
+        }
+        const unsigned char *d = strcol_value(&cols[5], r, &len, &broken);
+        db[r] = !(d && len >= 2 && (len & 1) == 0 && d[0] == '0' && d[1] == 'x' && all_hex(d + 2, len - 2));
+    }
+    Py_END_ALLOW_THREADS
+    if (broken) {
+        PyErr_SetString(PyExc_ValueError, "classify: a string view points outside its buffer");
+        goto done;
+    }
+    PyObject *result = PyTuple_Pack(3, out_event, out_topics, out_data);
+    Py_CLEAR(out_event); Py_CLEAR(out_topics); Py_CLEAR(out_data);
+    for (int i = 0; i < 6; i++) strcol_release(&cols[i]);
+    PyMem_Free(key_addr); PyMem_Free(key_topic); PyMem_Free(key_addr_len); PyMem_Free(key_topic_len);
+    return result;
+done:
+    Py_XDECREF(out_event); Py_XDECREF(out_topics); Py_XDECREF(out_data);
+    for (int i = 0; i < 6; i++) strcol_release(&cols[i]);
+    PyMem_Free(key_addr); PyMem_Free(key_topic); PyMem_Free(key_addr_len); PyMem_Free(key_topic_len);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"encode_rows", encode_rows, METH_VARARGS, "Binary COPY rows of fixed-layout logs (see the module source)."},
+    {"classify", classify, METH_VARARGS, "Event index and hex checks of each log (see the module source)."},
     {NULL, NULL, 0, NULL},
 };
 
