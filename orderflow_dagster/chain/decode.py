@@ -325,6 +325,7 @@ def decode_frame(frame: pl.DataFrame, chain_id: int) -> DecodedBatch:
     batch = DecodedBatch(logs=frame.height)
     batch.blocks = (
         frame.select("block_number", "block_hash", "block_timestamp")
+        .drop_nulls(["block_number", "block_hash"])  # a quarantined log's missing block tells nothing
         .unique(subset=["block_number", "block_hash"], keep="first")
         .sort("block_number")
     )
@@ -407,7 +408,10 @@ _ANY_DYNAMIC = _DYNAMIC_MASK.any()
 
 
 def _bad_ids() -> pl.Expr:
-    return pl.col("block_number").is_null() | pl.col("log_index").is_null() | pl.col("tx_hash").is_null()
+    # Every raw table needs these (keys, and the block hash for reorg repair): a log without
+    # them is quarantined, which keeps it whole (migrations/0008).
+    return (pl.col("block_number").is_null() | pl.col("log_index").is_null() | pl.col("tx_hash").is_null()
+            | pl.col("block_hash").is_null())
 
 
 def _bad_topics(compiled: bool = False) -> pl.Expr:
@@ -451,12 +455,13 @@ def _quarantine_reason(compiled: bool = False) -> pl.Expr:
     data_hex_len = pl.col("data").str.len_bytes() - 2
     return (
         pl.when(_bad_ids())
-        .then(pl.lit("missing or non-hex blockNumber/logIndex/transactionHash"))
+        .then(pl.lit("missing or non-hex blockNumber/logIndex/transactionHash/blockHash"))
         .when(pl.col("n_topics") == 0)
         .then(pl.lit("log has no topics"))
         .when(pl.col("event_key").is_null())
         .then(pl.lit("unknown topic0 ") + pl.col("topic0").fill_null("") + pl.lit(" at watched contract ")
-              + pl.col("contract_address").replace_strict(_CONTRACT_NAMES, default=pl.col("contract_address")))
+              + pl.col("contract_address").replace_strict(_CONTRACT_NAMES, default=pl.col("contract_address"))
+              .fill_null("(no address)"))  # a null in the concatenation would null the reason: the log would vanish
         .when(pl.col("n_topics") != pl.col("want_topics"))
         .then(pl.format("{} has {} topics, expected {}", pl.col("event_key"), pl.col("n_topics"), pl.col("want_topics")))
         .when(_bad_topics(compiled))

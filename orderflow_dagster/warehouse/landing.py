@@ -220,6 +220,7 @@ def land_range(
     truncate_after: also delete anything above to_block (reorg repair: the old fork's tail).
     reorg: recorded in chain_reorgs in the same transaction as the repair.
     """
+    _file_unplaced_quarantine(batch, from_block)
     with conn.transaction(), conn.cursor() as cur:
         lock_chain(cur, chain_id)
         deleted = delete_range(cur, chain_id, from_block, None if truncate_after else to_block)
@@ -243,6 +244,15 @@ def land_range(
                 (chain_id, to_block + 1, head_block, final),
             )
     return Landed(from_block, to_block, rows, deleted)
+
+
+def _file_unplaced_quarantine(batch: DecodedBatch, from_block: int) -> None:
+    """A quarantined log without a (valid) block number is kept under the first block of the
+    range it came in, so that re-landing the range replaces it (delete_range goes by block)."""
+    q = batch._tables.get("raw_quarantine")
+    if q is not None and q.get_column("block_number").null_count():
+        batch._tables["raw_quarantine"] = q.with_columns(pl.col("block_number").fill_null(from_block))
+        batch.prepared.pop("raw_quarantine", None)
 
 
 def truncate_from(conn: psycopg.Connection, chain_id: int, from_block: int, reorg: Reorg) -> int:

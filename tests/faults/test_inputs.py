@@ -94,14 +94,15 @@ def corrupted_log(draw) -> dict:
     """A valid fill with one or more of its fields mangled (what a broken node or proxy could send)."""
     log, _ = draw(valid_fill())
     for field in draw(st.sets(st.sampled_from(["data", "topics", "topic", "blockNumber", "logIndex",
-                                                 "transactionHash", "truncate"]), min_size=1)):
+                                                 "transactionHash", "blockHash", "address", "truncate"]), min_size=1)):
         if field == "data":
             log["data"] = draw(GARBAGE)
         elif field == "truncate":
             data = log["data"] or ""
             log["data"] = data[:draw(st.integers(0, len(data)))]
         elif field == "topics":
-            log["topics"] = draw(st.lists(st.one_of(WORD.map(lambda b: "0x" + b.hex()), st.text(max_size=70)), max_size=6))
+            log["topics"] = draw(st.one_of(st.none(), st.lists(st.one_of(WORD.map(lambda b: "0x" + b.hex()), st.text(max_size=70)),
+                                                               max_size=6)))
         elif field == "topic" and log["topics"]:
             log["topics"][draw(st.integers(0, len(log["topics"]) - 1))] = draw(st.text(max_size=70))
         else:

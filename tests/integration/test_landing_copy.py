@@ -223,3 +223,27 @@ def test_fills_written_from_their_hex_land_as_the_decoded_frames_say(db):
     landing.land_range(db, 137, 300, 307, batch, end_block_hash=None, advance_cursor=False)
     assert batch.pending  # landed without decoding the frames
     assert_same_rows(db, "raw_order_fills", decode_logs(logs, 137).tables["raw_order_fills"])
+
+
+def test_logs_without_identity_are_quarantined_and_a_relanding_keeps_them_once(db):
+    """A log whose key or block fields are missing or not hex cannot land in its raw table; it
+    goes to quarantine (whole, with the reason) and the range still lands, once per landing."""
+    good = v1_fill(0, TOKEN2, 1, 2, 0, index=0, block=400)
+    no_index = {**v1_fill(0, TOKEN2, 1, 2, 0, index=1, block=400), "logIndex": None}
+    no_tx = {**v1_fill(0, TOKEN2, 1, 2, 0, index=2, block=401), "transactionHash": None}
+    no_block_hash = {**v1_fill(0, TOKEN2, 1, 2, 0, index=3, block=401), "blockHash": None}
+    bad_block = {**v1_fill(0, TOKEN2, 1, 2, 0, index=4, block=401), "blockNumber": "0xnope"}
+    no_address = {**v1_fill(0, TOKEN2, 1, 2, 0, index=5, block=402), "address": None}
+    no_topics = {**v1_fill(0, TOKEN2, 1, 2, 0, index=6, block=402), "topics": None}
+    logs = [good, no_index, no_tx, no_block_hash, bad_block, no_address, no_topics]
+    for _ in range(2):  # the second landing replaces the first
+        batch = landing.prepare_copy(decode_logs(logs, 137))
+        assert batch.quarantined == 6 and batch.fills == 1
+        landing.land_range(db, 137, 400, 402, batch, end_block_hash=None, advance_cursor=False)
+        assert db.execute("SELECT count(*) FROM raw_order_fills").fetchone()[0] == 1
+        rows = db.execute("SELECT block_number, log_index, reason FROM raw_quarantine ORDER BY quarantine_id").fetchall()
+        assert len(rows) == 6
+    assert all(r[2] for r in rows)
+    # the log whose block number was not hex is kept under the range's first block
+    assert sorted(r[0] for r in rows) == [400, 400, 401, 401, 402, 402]
+    assert [r[2] for r in rows if r[1] is None] == ["missing or non-hex blockNumber/logIndex/transactionHash/blockHash"]
