@@ -91,7 +91,10 @@ class Settings(BaseSettings):
     def _db_scheme(cls, v: str | None) -> str | None:
         if v in (None, ""):
             return None
-        if not v.startswith(("postgresql://", "postgres://")):
+        if v.startswith("postgres://"):
+            # libpq takes it, but Dagster's storage (SQLAlchemy 2) does not know that scheme
+            raise ValueError("write postgresql:// instead of postgres:// (Dagster's storage refuses the short scheme)")
+        if not v.startswith("postgresql://"):
             raise ValueError("must be a postgresql:// URL")
         return v
 

@@ -13,6 +13,7 @@ from orderflow_dagster.settings import ConfigError, load_settings
         ("CONFIRMATIONS", "many"),
         ("POLYGON_RPC_URL", "ftp://node"),
         ("DATABASE_URL", "mysql://x"),
+        ("DATABASE_URL", "postgres://u@h/db"),  # libpq takes it, Dagster's storage does not
         ("RPC_TIMEOUT_SECONDS", "0"),
         ("RPC_CONCURRENCY", "0"),
         ("START_BLOCK", "-5"),
