@@ -82,6 +82,19 @@ def test_v2_buy_and_sell_and_extremes():
     assert fills[0]["generation"] == 2 and fills[0]["maker_asset_id"] is None
 
 
+def test_v2_orders_matched_fields_exact():
+    spec = EVENTS_BY_KEY["orders_matched_v2"]
+    data = encode(["uint8", "uint256", "uint256", "uint256"], [1, TOKEN, U256_MAX, 2**64])
+    log = make_log("0xe2222d279d744050d28e00520010520000310f59",  # NegRisk V2
+                   [spec.topic0, "0x" + "05" * 32, topic_addr(TAKER)], data, index=9)
+    row = decode_logs([log], 137).tables["raw_orders_matched"].row(0, named=True)
+    assert row["taker_order_hash"] == "0x" + "05" * 32 and row["taker_order_maker"] == TAKER
+    assert (row["side"], row["token_id"]) == (1, str(TOKEN))
+    assert (row["maker_amount_filled"], row["taker_amount_filled"]) == (str(U256_MAX), str(2**64))
+    assert row["maker_asset_id"] is None and row["taker_asset_id"] is None
+    assert (row["generation"], row["neg_risk"], row["log_index"]) == (2, True, 9)
+
+
 def test_neg_risk_flag_from_contract():
     fill = v1_fill(0, TOKEN2, 1, 2, 0, address=V1_NEGRISK)
     row = decode_logs([fill], 137).tables["raw_order_fills"].row(0, named=True)
