@@ -6,6 +6,7 @@ Every command reads the same settings (DATABASE_URL, POLYGON_RPC_URL, ...) as th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 
@@ -14,15 +15,24 @@ from orderflow_dagster.settings import ConfigError, load_settings
 log = logging.getLogger("orderflow")
 
 
+# What a command started and stops when it ends (main() closes it).
+_CLEANUP = contextlib.ExitStack()
+
+
 def _database_url(settings) -> str:
-    """DATABASE_URL, or the embedded server's URL when it is running from `orderflow up`."""
+    """DATABASE_URL; else the embedded server in ORDERFLOW_HOME: the one `orderflow up` runs, or,
+    when none runs, one started for this command alone (the same data, stopped when it ends)."""
     if settings.database_url:
         return settings.database_url
     from orderflow_dagster.warehouse.embedded import EmbeddedPostgres
 
-    url = EmbeddedPostgres(settings.embedded_pg_dir).running_url()
+    pg = EmbeddedPostgres(settings.embedded_pg_dir)
+    url = pg.running_url()
     if url is None:
-        raise ConfigError("DATABASE_URL is not set and the embedded Postgres is not running (start it with `make up`)")
+        print(f"postgres     starting the embedded server in {settings.embedded_pg_dir} for this command "
+              "(DATABASE_URL is unset; `make up` keeps one running)", file=sys.stderr, flush=True)
+        url = pg.start()
+        _CLEANUP.callback(lambda: pg.started_here and pg.stop())  # not one another process started meanwhile
     return url
 
 
@@ -130,7 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings()
         if args.command == "ingest" and args.to_block != "latest" and not args.to_block.isdigit():
             raise ConfigError(f"--to-block must be a block number or 'latest', not {args.to_block!r}")
-        return COMMANDS[args.command](args, settings)
+        with _CLEANUP:
+            return COMMANDS[args.command](args, settings)
     except ConfigError as e:
         print(str(e), file=sys.stderr)
         return 2

@@ -203,3 +203,27 @@ def test_apply_migrations_leaves_no_connection_open(pg_url: str, pg_server_url: 
     finally:
         gc.enable()
     assert left == 0
+
+
+def test_cli_without_database_url_starts_the_embedded_server_for_the_command(tmp_path: Path, monkeypatch, capsys) -> None:
+    """`orderflow migrate` with no DATABASE_URL and no `make up` running: the command starts the
+    embedded server in ORDERFLOW_HOME, migrates, and stops it again; a server already running
+    (as `make up` keeps one) is used and left running."""
+    from orderflow_dagster.cli import main
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("ORDERFLOW_HOME", str(tmp_path))
+    pg = EmbeddedPostgres(tmp_path / "pg")
+    try:
+        assert main(["migrate"]) == 0
+        out = capsys.readouterr()
+        assert "for this command" in out.err and "applied" in out.out and "up to date" not in out.out
+        assert not pg.is_running()  # stopped again
+        url = pg.start()  # now as `make up` would keep it
+        assert main(["migrate"]) == 0
+        assert "up to date" in capsys.readouterr().out  # the same data: nothing left to apply
+        assert pg.is_running()
+        with connect(url) as conn:
+            assert conn.execute("SELECT to_regclass('raw_order_fills') IS NOT NULL").fetchone()[0]
+    finally:
+        pg.stop()
