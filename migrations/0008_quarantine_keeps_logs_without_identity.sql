@@ -1,5 +1,5 @@
--- raw_quarantine takes every log decode refuses, including the ones refused because their
--- identity is missing or malformed (a null or non-hex logIndex, transactionHash, blockHash,
+-- raw_quarantine takes every log decode refuses, whole (raw_log, below), including the ones
+-- refused because their identity is missing or malformed (a null or non-hex logIndex, transactionHash, blockHash,
 -- address or topics): those columns were NOT NULL and in the primary key, so such a log made
 -- the COPY of its range fail, and the range's transaction with it, on every retry: ingestion
 -- stalled on one bad log. The row now has a surrogate key; (chain_id, tx_hash, log_index)
@@ -15,3 +15,6 @@ ALTER TABLE raw_quarantine
     ALTER COLUMN contract_address DROP NOT NULL,
     ALTER COLUMN topics DROP NOT NULL;
 CREATE UNIQUE INDEX raw_quarantine_log ON raw_quarantine (chain_id, tx_hash, log_index);
+-- The log as the node sent it (its fields as JSON text: the typed columns above are what could
+-- be read of it, a malformed block number or log index only survives here). NULL on older rows.
+ALTER TABLE raw_quarantine ADD COLUMN raw_log text;

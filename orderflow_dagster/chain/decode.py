@@ -61,7 +61,7 @@ TABLE_COLUMNS: dict[str, list[str]] = {
     "raw_outcome_reports": CHAIN_COLUMNS + ["market_id", "question_id", "outcome"],
     "raw_quarantine": [
         "chain_id", "block_number", "block_hash", "block_timestamp", "tx_hash", "log_index", "contract_address",
-        "topics", "data", "reason",
+        "topics", "data", "reason", "raw_log",
     ],
 }
 RAW_TABLES = [t for t in TABLE_COLUMNS if t != "raw_quarantine"]
@@ -290,6 +290,8 @@ def _normalise_exprs(lowercase: bool) -> list[pl.Expr]:
         lower(pl.col("data")).alias("data"),
         *[lower(topics.list.get(i, null_on_oob=True)).alias(f"topic{i}") for i in range(4)],
         topics.list.len().alias("n_topics"),
+        # the log's fields as read, kept for the quarantine (raw_log); dropped before decoding
+        pl.struct([pl.col(c) for c in LOG_SCHEMA]).alias("__raw"),
     ]
 
 
@@ -337,10 +339,12 @@ def decode_frame(frame: pl.DataFrame, chain_id: int) -> DecodedBatch:
             ("{" + pl.col("topics").list.join(",").str.to_lowercase() + "}").alias("topics"),
             pl.col("data").fill_null(""),
             "reason",
+            pl.col("__raw").struct.json_encode().alias("raw_log"),
         )
         good = frame.filter(pl.col("reason").is_null())
     else:
         good = frame
+    good = good.drop("__raw")
     present = set(good.get_column("event_key").unique().to_list()) if good.height else set()
     if len(present) > 1:
         parts = {k[0]: df for k, df in good.partition_by("event_key", as_dict=True, maintain_order=True).items()}

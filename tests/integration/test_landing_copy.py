@@ -247,3 +247,6 @@ def test_logs_without_identity_are_quarantined_and_a_relanding_keeps_them_once(d
     # the log whose block number was not hex is kept under the range's first block
     assert sorted(r[0] for r in rows) == [400, 400, 401, 401, 402, 402]
     assert [r[2] for r in rows if r[1] is None] == ["missing or non-hex blockNumber/logIndex/transactionHash/blockHash"]
+    # and each is kept as the node sent it, the unreadable field included
+    raw = db.execute("SELECT raw_log::jsonb FROM raw_quarantine WHERE raw_log LIKE '%0xnope%'").fetchall()
+    assert len(raw) == 1 and raw[0][0]["blockNumber"] == "0xnope" and raw[0][0]["logIndex"] == "0x4"

@@ -13,5 +13,6 @@ select
     topics,
     data,
     reason,
+    raw_log,
     quarantined_at
 from source
