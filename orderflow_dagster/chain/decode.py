@@ -213,6 +213,9 @@ def _parse_logs_body(body: bytes | bytearray | memoryview) -> pl.DataFrame | Non
             return None
         return reply.select(pl.col("result").explode(empty_as_null=False, keep_nulls=False)).unnest("result")
     start, end = span  # body[start] == b"[", body[end] == b"]"
+    scanned = fastrows.scan_logs(body, start, end)  # in place, compiled; None: polars reads it
+    if scanned is not None:
+        return scanned
     frames = []
     view = memoryview(body)
     a = start + 1

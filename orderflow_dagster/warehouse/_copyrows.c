@@ -427,7 +427,197 @@ done:
     return NULL;
 }
 
+/* ---- scan_logs: an eth_getLogs `result` array read in place ---------------------------------
+ * scan_logs(body, start, end) -> None, or (n, fields, topics):
+ *   body[start] is the array's `[` and body[end] its `]` (decode.py finds them and checks the
+ *   JSON-RPC envelope around them). Each element must be an object whose values are strings
+ *   without escapes or non-ASCII bytes, null, true/false or numbers (skipped unless the key is
+ *   one we read), and `topics` an array of such strings or null. Anything else (escapes,
+ *   nested objects, a duplicate key, a read key of another type, bad syntax) returns None: the
+ *   caller then reads the body with polars, which takes any JSON (or reports it invalid).
+ *   fields: for address, data, blockNumber, blockHash, blockTimestamp, transactionHash,
+ *   logIndex, a pair (views, valid): n Arrow string_view views (16 bytes each) into `body`
+ *   (buffer 0), and n validity bytes (0 = null: absent or null in the JSON).
+ *   topics: (list offsets int32 x (n + 1), validity bytes x n, views, count of topics).
+ */
+#define NFIELDS 7
+static const char *FIELD_NAMES[NFIELDS] = {"address", "data", "blockNumber", "blockHash", "blockTimestamp",
+                                           "transactionHash", "logIndex"};
+
+typedef struct { char *p; Py_ssize_t len, cap; } growbuf;
+
+static int grow(growbuf *g, Py_ssize_t add) {
+    if (g->len + add <= g->cap) return 0;
+    Py_ssize_t cap = g->cap ? g->cap : 4096;
+    while (cap < g->len + add) cap *= 2;
+    char *q = PyMem_Realloc(g->p, (size_t)cap);
+    if (!q) { PyErr_NoMemory(); return -1; }
+    g->p = q; g->cap = cap;
+    return 0;
+}
+
+/* Append the view of body[off, off + len) (buffer 0). */
+static int put_view(growbuf *g, const unsigned char *body, Py_ssize_t off, Py_ssize_t len) {
+    if (grow(g, 16) < 0) return -1;
+    unsigned char *v = (unsigned char *)g->p + g->len;
+    int32_t l = (int32_t)len, zero = 0, o = (int32_t)off;
+    memset(v, 0, 16);
+    memcpy(v, &l, 4);
+    if (len <= 12) memcpy(v + 4, body + off, (size_t)len);
+    else { memcpy(v + 4, body + off, 4); memcpy(v + 8, &zero, 4); memcpy(v + 12, &o, 4); }
+    g->len += 16;
+    return 0;
+}
+
+static int put_byte(growbuf *g, unsigned char b) {
+    if (grow(g, 1) < 0) return -1;
+    g->p[g->len++] = (char)b;
+    return 0;
+}
+
+static inline Py_ssize_t skip_ws(const unsigned char *b, Py_ssize_t i, Py_ssize_t end) {
+    while (i < end && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t')) i++;
+    return i;
+}
+
+/* A string starting at b[i] == '"': its content is [i + 1, *close); -1 when it holds an escape,
+   a control character or a non-ASCII byte, or is not closed before end. */
+static Py_ssize_t scan_string(const unsigned char *b, Py_ssize_t i, Py_ssize_t end) {
+    const unsigned char *q = memchr(b + i + 1, '"', (size_t)(end - i - 1));
+    if (!q) return -1;
+    /* no early exit: the compiler vectorises this check of the whole value */
+    unsigned char bad = 0;
+    for (const unsigned char *c = b + i + 1; c < q; c++) bad |= (unsigned char)((*c == '\\') | (*c < 0x20) | (*c >= 0x80));
+    return bad ? -1 : q - b;
+}
+
+static PyObject *scan_logs(PyObject *self, PyObject *args) {
+    Py_buffer buf;
+    Py_ssize_t start, end;
+    if (!PyArg_ParseTuple(args, "y*nn", &buf, &start, &end)) return NULL;
+    const unsigned char *b = buf.buf;
+    growbuf views[NFIELDS], valid[NFIELDS], t_off, t_valid, t_views;
+    memset(views, 0, sizeof views); memset(valid, 0, sizeof valid);
+    memset(&t_off, 0, sizeof t_off); memset(&t_valid, 0, sizeof t_valid); memset(&t_views, 0, sizeof t_views);
+    PyObject *result = NULL;
+    int ok = 0, oom = 0;
+    Py_ssize_t n = 0, ntopics = 0;
+    if (start < 0 || end >= buf.len || start >= end || b[start] != '[' || b[end] != ']' || end > 0x7fffffff) goto out;
+    {
+        int32_t zero = 0;
+        if (grow(&t_off, 4) < 0) { oom = 1; goto out; }
+        memcpy(t_off.p, &zero, 4); t_off.len = 4;
+    }
+    Py_ssize_t i = skip_ws(b, start + 1, end);
+    if (i == end) { ok = 1; goto out; }  /* [] */
+    for (;;) {
+        if (i >= end || b[i] != '{') goto out;
+        Py_ssize_t fv_off[NFIELDS], fv_len[NFIELDS];
+        int have[NFIELDS], seen_topics = 0, topics_null = 1;
+        Py_ssize_t topics_before = ntopics;
+        for (int f = 0; f < NFIELDS; f++) have[f] = 0;
+        i = skip_ws(b, i + 1, end);
+        if (i < end && b[i] == '}') { i++; }
+        else for (;;) {
+            if (i >= end || b[i] != '"') goto out;
+            Py_ssize_t kclose = scan_string(b, i, end);
+            if (kclose < 0) goto out;
+            const char *key = (const char *)b + i + 1;
+            Py_ssize_t klen = kclose - i - 1;
+            int field = -1, is_topics = klen == 6 && memcmp(key, "topics", 6) == 0;
+            for (int f = 0; f < NFIELDS && !is_topics; f++)
+                if ((Py_ssize_t)strlen(FIELD_NAMES[f]) == klen && memcmp(key, FIELD_NAMES[f], (size_t)klen) == 0) { field = f; break; }
+            i = skip_ws(b, kclose + 1, end);
+            if (i >= end || b[i] != ':') goto out;
+            i = skip_ws(b, i + 1, end);
+            if (i >= end) goto out;
+            if ((field >= 0 && have[field]) || (is_topics && seen_topics)) goto out;  /* a duplicate key */
+            unsigned char c = b[i];
+            if (c == '"') {
+                Py_ssize_t close = scan_string(b, i, end);
+                if (close < 0 || is_topics) goto out;
+                if (field >= 0) { have[field] = 1; fv_off[field] = i + 1; fv_len[field] = close - i - 1; }
+                i = close + 1;
+            } else if (c == 'n') {
+                if (end - i < 4 || memcmp(b + i, "null", 4) != 0) goto out;
+                if (field >= 0) { have[field] = 2; }  /* present, null */
+                if (is_topics) seen_topics = 1;
+                i += 4;
+            } else if (c == 't' || c == 'f') {
+                Py_ssize_t w = c == 't' ? 4 : 5;
+                if (field >= 0 || is_topics || end - i < w || memcmp(b + i, c == 't' ? "true" : "false", (size_t)w) != 0) goto out;
+                i += w;
+            } else if (c == '-' || (c >= '0' && c <= '9')) {
+                if (field >= 0 || is_topics) goto out;
+                while (i < end && (b[i] == '-' || b[i] == '+' || b[i] == '.' || b[i] == 'e' || b[i] == 'E'
+                                   || (b[i] >= '0' && b[i] <= '9'))) i++;
+            } else if (c == '[' && is_topics) {
+                seen_topics = 1; topics_null = 0;
+                i = skip_ws(b, i + 1, end);
+                if (i < end && b[i] == ']') i++;
+                else for (;;) {
+                    if (i >= end || b[i] != '"') goto out;
+                    Py_ssize_t close = scan_string(b, i, end);
+                    if (close < 0) goto out;
+                    if (put_view(&t_views, b, i + 1, close - i - 1) < 0) { oom = 1; goto out; }
+                    ntopics++;
+                    i = skip_ws(b, close + 1, end);
+                    if (i < end && b[i] == ',') { i = skip_ws(b, i + 1, end); continue; }
+                    if (i < end && b[i] == ']') { i++; break; }
+                    goto out;
+                }
+            } else {
+                goto out;  /* a nested object, an array under another key, or garbage */
+            }
+            i = skip_ws(b, i, end);
+            if (i < end && b[i] == ',') { i = skip_ws(b, i + 1, end); continue; }
+            if (i < end && b[i] == '}') { i++; break; }
+            goto out;
+        }
+        /* the object is complete: append its row */
+        for (int f = 0; f < NFIELDS; f++) {
+            int v = have[f] == 1;
+            if (v ? put_view(&views[f], b, fv_off[f], fv_len[f]) < 0 : put_view(&views[f], b, 0, 0) < 0) { oom = 1; goto out; }
+            if (put_byte(&valid[f], (unsigned char)v) < 0) { oom = 1; goto out; }
+        }
+        if (topics_null && ntopics != topics_before) goto out;
+        {
+            int32_t o = (int32_t)ntopics;
+            if (grow(&t_off, 4) < 0) { oom = 1; goto out; }
+            memcpy(t_off.p + t_off.len, &o, 4); t_off.len += 4;
+        }
+        if (put_byte(&t_valid, (unsigned char)!topics_null) < 0) { oom = 1; goto out; }
+        n++;
+        i = skip_ws(b, i, end);
+        if (i < end && b[i] == ',') { i = skip_ws(b, i + 1, end); continue; }
+        if (i == end) { ok = 1; break; }
+        goto out;
+    }
+out:
+    PyBuffer_Release(&buf);
+    if (oom) { result = NULL; }
+    else if (!ok) { Py_INCREF(Py_None); result = Py_None; }
+    else {
+        PyObject *fields = PyList_New(NFIELDS);
+        if (fields) {
+            for (int f = 0; f < NFIELDS; f++) {
+                PyObject *pair = Py_BuildValue("(y#y#)", views[f].p ? views[f].p : "", views[f].len,
+                                               valid[f].p ? valid[f].p : "", valid[f].len);
+                if (!pair) { Py_CLEAR(fields); break; }
+                PyList_SET_ITEM(fields, f, pair);
+            }
+        }
+        if (fields)
+            result = Py_BuildValue("(nN(y#y#y#n))", n, fields, t_off.p, t_off.len, t_valid.p ? t_valid.p : "", t_valid.len,
+                                   t_views.p ? t_views.p : "", t_views.len, ntopics);
+    }
+    for (int f = 0; f < NFIELDS; f++) { PyMem_Free(views[f].p); PyMem_Free(valid[f].p); }
+    PyMem_Free(t_off.p); PyMem_Free(t_valid.p); PyMem_Free(t_views.p);
+    return result;
+}
+
 static PyMethodDef methods[] = {
+    {"scan_logs", scan_logs, METH_VARARGS, "An eth_getLogs result array as string views into the body (see the module source)."},
     {"encode_rows", encode_rows, METH_VARARGS, "Binary COPY rows of fixed-layout logs (see the module source)."},
     {"classify", classify, METH_VARARGS, "Event index and hex checks of each log (see the module source)."},
     {NULL, NULL, 0, NULL},

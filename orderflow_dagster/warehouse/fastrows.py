@@ -1,4 +1,10 @@
-"""Binary COPY rows of the fill tables straight from the logs' hex, by the compiled _copyrows.
+"""Ingestion's hot path in C (the compiled _copyrows), with the polars path as the fallback.
+
+Three steps, each optional (None = take the polars path): `scan_logs` reads an eth_getLogs
+answer's logs in place (string views into the body); `classify` makes the per-log checks the
+quarantine reads; `encode_events` writes the fill tables' binary COPY rows from the hex.
+
+Binary COPY rows of the fill tables straight from the logs' hex:
 
 The polars path decodes each fill into a frame of decimal strings (decode.py), which pgcopy.py
 then turns into base-10000 numeric digits: about 5 CPU-s per million fills (bench-ingest,
@@ -173,3 +179,41 @@ def _nullable_views(s: pl.Series) -> tuple | None:
         return None
     validity, views, *data = arr.buffers()
     return ("views", views, tuple(d for d in data if d is not None), validity, arr.offset)
+
+
+# decode.LOG_SCHEMA's string columns, in _copyrows.scan_logs' order
+_SCANNED = ("address", "data", "blockNumber", "blockHash", "blockTimestamp", "transactionHash", "logIndex")
+
+
+def scan_logs(body: bytes, start: int, end: int) -> pl.DataFrame | None:
+    """The logs of an eth_getLogs answer whose `result` array is body[start..end], as decode.py's
+    raw log frame (LOG_SCHEMA), its strings read in place: views into `body`, which the frame
+    keeps alive. polars' JSON reader did the same with a copy of every value (~2.5 CPU-s per
+    million logs, bench-ingest). None when the extension is missing or the array holds anything
+    beyond plain strings, nulls, booleans and numbers (escapes, nested objects, a key twice):
+    the caller then lets polars read it."""
+    if _copyrows is None:
+        return None
+    scanned = _copyrows.scan_logs(body, start, end)
+    if scanned is None:
+        return None
+    n, fields, (t_offsets, t_valid, t_views, n_topics) = scanned
+    data = pa.py_buffer(body)
+    columns = {}
+    for name, (views, valid) in zip(_SCANNED, fields):
+        columns[name] = pa.Array.from_buffers(pa.string_view(), n, [_bitmap(valid), pa.py_buffer(views), data])
+    child = pa.Array.from_buffers(pa.string_view(), n_topics, [None, pa.py_buffer(t_views), data])
+    topics = pa.ListArray.from_buffers(pa.list_(pa.string_view()), n, [_bitmap(t_valid), pa.py_buffer(t_offsets)],
+                                       children=[child])
+    from orderflow_dagster.chain.decode import LOG_SCHEMA  # decode imports this module
+
+    table = pa.table({"address": columns["address"], "topics": topics, **{c: columns[c] for c in _SCANNED[1:]}})
+    return pl.from_arrow(table).cast(LOG_SCHEMA).select(list(LOG_SCHEMA))  # type: ignore[union-attr]
+
+
+def _bitmap(valid: bytes) -> pa.Buffer | None:
+    """Arrow validity bitmap of per-row 0/1 bytes (None when every row is valid)."""
+    flags = np.frombuffer(valid, dtype=np.uint8)
+    if flags.all():
+        return None
+    return pa.py_buffer(np.packbits(flags, bitorder="little").tobytes())

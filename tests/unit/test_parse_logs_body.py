@@ -1,4 +1,6 @@
-"""eth_getLogs response bodies read by polars (decode.parse_logs_body) decode exactly as the dicts do."""
+"""eth_getLogs response bodies read by decode.parse_logs_body decode exactly as the dicts do: every
+test runs twice, with the compiled in-place reader (warehouse/fastrows.scan_logs) and with polars'
+JSON reader alone (as without the C extension), and the two are compared on generated bodies."""
 
 from __future__ import annotations
 
@@ -7,12 +9,24 @@ import json
 import orjson
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from polars.exceptions import PolarsError
 from polars.testing import assert_frame_equal
 
 import orderflow_dagster.chain.decode as decode
 from orderflow_dagster.chain.decode import LOG_SCHEMA, decode_logs, decode_raw, parse_logs_body
+from orderflow_dagster.warehouse import fastrows
 from tests.unit.test_decode import TOKEN, TOKEN2, U256_MAX, V1, make_log, v1_fill, v2_fill
+
+
+@pytest.fixture(autouse=True, params=["compiled", "polars"])
+def reader(request, monkeypatch):
+    if request.param == "polars":
+        monkeypatch.setattr(fastrows, "_copyrows", None)
+    elif not fastrows.available():
+        pytest.skip("the C extension is not built (no compiler)")
+    return request.param
 
 
 def logs_sample() -> list[dict]:
@@ -59,7 +73,9 @@ def test_decoding_a_body_equals_decoding_its_dicts(pieces, monkeypatch):
     assert from_body.fills == len(logs)
 
 
-def test_pieces_are_cut_between_logs_only(small_pieces):
+def test_pieces_are_cut_between_logs_only(small_pieces, reader):
+    if reader == "compiled":
+        pytest.skip("the compiled reader reads the array whole, in place")
     logs = logs_sample()
     raw = parse_logs_body(body_of(logs))
     assert raw.n_chunks() > 10  # really read in pieces
@@ -129,3 +145,77 @@ def test_bad_log_still_goes_to_quarantine_from_a_body():
     batch = decode_raw(parse_logs_body(body_of([good, bad])), 137, lowercase=False)
     assert batch.fills == 1 and batch.quarantined == 1
     assert "data is 10 bytes" in batch.tables["raw_quarantine"]["reason"][0]
+
+
+# --- the compiled reader against polars' -----------------------------------------------------
+
+HEXISH = st.text("0123456789abcdefx", max_size=80)
+EXTRA = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), HEXISH)
+
+
+@st.composite
+def log_object(draw) -> tuple[dict, list[str]]:
+    """A log as a node might write it: fields missing or null, extra keys, any key order."""
+    log = v1_fill(0, TOKEN2, draw(st.integers(0, 2**64)), 1, 0, index=draw(st.integers(0, 99)))
+    for key in list(log):
+        action = draw(st.sampled_from(["keep", "keep", "keep", "drop", "null"]))
+        if action == "drop":
+            del log[key]
+        elif action == "null":
+            log[key] = None
+    for i in range(draw(st.integers(0, 3))):
+        log[f"x{i}"] = draw(EXTRA)
+    if "topics" in log and log["topics"] is not None and draw(st.booleans()):
+        log["topics"] = draw(st.lists(HEXISH, max_size=5))
+    keys = draw(st.permutations(list(log)))
+    return log, keys
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(log_object(), max_size=6), st.sampled_from(["", " ", "\n", "\t "]))
+def test_the_compiled_reader_reads_what_polars_reads(reader, logs, ws):
+    if reader == "polars":
+        return  # one comparison is enough: it runs both readers itself
+    text = "[" + ws + ("," + ws).join(
+        "{" + ws + ("," + ws).join(f'{json.dumps(k)}{ws}:{ws}{json.dumps(log[k])}' for k in keys) + ws + "}"
+        for log, keys in logs) + ws + "]"
+    body = ('{"jsonrpc":"2.0","id":3,"result":' + text + "}").encode()
+    start, end = decode._result_array_span(body)
+    scanned = fastrows.scan_logs(body, start, end)
+    assert scanned is not None  # plain strings, nulls, booleans and numbers: never left to polars
+    saved, fastrows._copyrows = fastrows._copyrows, None
+    try:
+        by_polars = parse_logs_body(body)
+    finally:
+        fastrows._copyrows = saved
+    assert_frame_equal(scanned, by_polars)
+
+
+@pytest.mark.parametrize("log_json", [
+    '{"address":"0x\\u0061b","topics":[],"data":"0x"}',  # an escape
+    '{"address":"0xab","topics":[],"data":"0x","extra":{"nested":1}}',  # a nested object
+    '{"address":"0xab","address":"0xcd","topics":[]}',  # a key twice
+    '{"address":"0xab","logIndex":5}',  # a field of another type
+    '{"address":"0xab","topics":[null]}',  # a null topic
+    '{"address":"0x\u00e9"}',  # a non-ASCII character
+])
+def test_what_the_compiled_reader_leaves_to_polars(reader, log_json):
+    body = ('{"jsonrpc":"2.0","id":3,"result":[' + log_json + "]}").encode()
+    start, end = decode._result_array_span(body)
+    if reader == "compiled":
+        assert fastrows.scan_logs(body, start, end) is None
+    try:  # whatever polars makes of it is the answer, the same with or without the extension
+        expected = ("ok", parse_logs_body(body))
+    except (PolarsError, ValueError) as e:
+        expected = ("error", type(e))
+    saved, fastrows._copyrows = fastrows._copyrows, None
+    try:
+        try:
+            got = ("ok", parse_logs_body(body))
+        except (PolarsError, ValueError) as e:
+            got = ("error", type(e))
+    finally:
+        fastrows._copyrows = saved
+    assert got[0] == expected[0]
+    if got[0] == "ok":
+        assert_frame_equal(got[1], expected[1])
