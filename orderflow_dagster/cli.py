@@ -135,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     # Dagster's Postgres storage checks its schema with alembic at start: a dozen INFO lines of
     # plugin set-up in `make up`'s output, none of them news (its warnings still show)
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # yoyo logs every step of every migration on a new database; migrate.py names each one applied
+    logging.getLogger("yoyo").setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings()

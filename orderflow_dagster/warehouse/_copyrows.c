@@ -1,4 +1,9 @@
-/* Binary COPY rows for fixed-layout event logs, straight from their hex text.
+/* Ingestion's hot path (driven by warehouse/fastrows.py, which falls back to polars whenever
+ * this module is missing or refuses its input): scan_logs reads an eth_getLogs answer in place,
+ * classify makes the per-log checks the quarantine reads, encode_rows writes binary COPY rows.
+ * Each is described above its code.
+ *
+ * Binary COPY rows for fixed-layout event logs, straight from their hex text.
  *
  * Why: the fill tables are most of what ingestion lands, and their rows are fixed text slices
  * (hashes, addresses) and uint256 words. Going through polars string columns (a decimal
@@ -149,6 +154,19 @@ static void release(column *cols, Py_ssize_t ncols) {
     PyMem_Free(cols);
 }
 
+/* The data buffers a string-view column's views point into (a tuple of buffer objects); on
+   failure the ones already taken stay in *out / *ndata for the caller's release. */
+static int get_data_buffers(PyObject *datas, Py_buffer **out, Py_ssize_t *ndata) {
+    Py_ssize_t nd = PyTuple_GET_SIZE(datas);
+    *out = PyMem_Calloc((size_t)(nd ? nd : 1), sizeof(Py_buffer));
+    if (!*out) { PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t d = 0; d < nd; d++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(datas, d), &(*out)[d], PyBUF_SIMPLE) < 0) return -1;
+        *ndata = d + 1;
+    }
+    return 0;
+}
+
 /* A ("views", views, (data buffers...), value_len) source: views of n rows, values value_len long. */
 static int get_views(PyObject *src, column *c, Py_ssize_t n) {
     const char *tag;
@@ -161,13 +179,7 @@ static int get_views(PyObject *src, column *c, Py_ssize_t n) {
     if (PyObject_GetBuffer(views, &c->buf, PyBUF_C_CONTIGUOUS) < 0) return -1;
     c->has_buf = 1;
     if (c->buf.len < 16 * n) { PyErr_SetString(PyExc_ValueError, "encode_rows: short views"); return -1; }
-    Py_ssize_t nd = PyTuple_GET_SIZE(datas);
-    c->data = PyMem_Calloc((size_t)(nd ? nd : 1), sizeof(Py_buffer));
-    if (!c->data) { PyErr_NoMemory(); return -1; }
-    for (Py_ssize_t d = 0; d < nd; d++) {
-        if (PyObject_GetBuffer(PyTuple_GET_ITEM(datas, d), &c->data[d], PyBUF_SIMPLE) < 0) return -1;
-        c->ndata = d + 1;
-    }
+    if (get_data_buffers(datas, &c->data, &c->ndata) < 0) return -1;
     c->views = 1;
     return 0;
 }
@@ -326,13 +338,7 @@ static int strcol_get(PyObject *src, strcol *c, Py_ssize_t n) {
         c->has_validity = 1;
         if (c->validity.len * 8 < c->offset + n) { PyErr_SetString(PyExc_ValueError, "classify: short validity"); return -1; }
     }
-    Py_ssize_t nd = PyTuple_GET_SIZE(datas);
-    c->data = PyMem_Calloc((size_t)(nd ? nd : 1), sizeof(Py_buffer));
-    if (!c->data) { PyErr_NoMemory(); return -1; }
-    for (Py_ssize_t d = 0; d < nd; d++) {
-        if (PyObject_GetBuffer(PyTuple_GET_ITEM(datas, d), &c->data[d], PyBUF_SIMPLE) < 0) return -1;
-        c->ndata = d + 1;
-    }
+    if (get_data_buffers(datas, &c->data, &c->ndata) < 0) return -1;
     return 0;
 }
 

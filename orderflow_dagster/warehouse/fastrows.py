@@ -4,18 +4,16 @@ Three steps, each optional (None = take the polars path): `scan_logs` reads an e
 answer's logs in place (string views into the body); `classify` makes the per-log checks the
 quarantine reads; `encode_events` writes the fill tables' binary COPY rows from the hex.
 
-Binary COPY rows of the fill tables straight from the logs' hex:
-
-The polars path decodes each fill into a frame of decimal strings (decode.py), which pgcopy.py
-then turns into base-10000 numeric digits: about 5 CPU-s per million fills (bench-ingest,
-2026-11-27), more than the server spends storing them. Every field of OrderFilled and
+Why the rows: the polars path decodes each fill into a frame of decimal strings (decode.py),
+which pgcopy.py then turns into base-10000 numeric digits: about 5 CPU-s per million fills
+(bench-ingest, 2026-11-27), more than the server spends storing them. Every field of OrderFilled and
 OrdersMatched is a fixed slice of a topic or of the data's hex, so the rows can be written from
 those slices directly: a hash or address is copied, a uint256 word is converted once, in C.
 
 `encode_events` takes the events' logs as decode.py checked them (every log that reaches it
 passed the quarantine checks: 0x-hex topics of 66 characters, data of the layout's length in
-lowercase hex) and returns the same COPY stream `pgcopy.encode_binary` makes from the decoded
-frame; the stored rows are identical (tests/unit/test_fastrows.py compares both, value by
+lowercase hex) and returns a COPY stream that stores exactly what `pgcopy.encode_binary`'s of
+the decoded frame stores (numerics without leading zero digits, so not byte for byte) (tests/unit/test_fastrows.py compares both, value by
 value). It returns None, and the caller takes the polars path, when the extension is not built
 (no C compiler at install time) or a batch holds something unusual (a NULL or a text of another
 width where the layout has none).
