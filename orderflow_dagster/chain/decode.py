@@ -126,10 +126,8 @@ class DecodedBatch:
         """One table's frame, decoding its pending logs if any (the other tables' stay pending)."""
         parts = self.pending.pop(table, None)
         if parts:
-            decoded = pl.concat([_decode_event(part.with_columns(_DATA_BYTES), spec) for spec, part in parts],
-                                how="diagonal_relaxed")
-            self._tables[table] = decoded.select(
-                [pl.col(c) if c in decoded.columns else pl.lit(None).alias(c) for c in TABLE_COLUMNS[table]])
+            decoded = pl.concat([_decode_event(part, spec) for spec, part in parts], how="diagonal_relaxed")
+            self._tables[table] = _in_table_order(decoded, table)
         return self._tables[table]
 
     @property
@@ -360,16 +358,20 @@ def decode_frame(frame: pl.DataFrame, chain_id: int) -> DecodedBatch:
             if spec.table in _DEFERRED_TABLES and fastrows.supports(spec):
                 batch.pending.setdefault(spec.table, []).append((spec, part.select(_pending_columns(spec))))
                 continue
-            decoded = _decode_event(part if "__bytes" in part.columns else part.with_columns(_DATA_BYTES), spec)
+            decoded = _decode_event(part, spec)
             table = spec.table
             tables[table] = pl.concat([tables[table], decoded], how="diagonal_relaxed") if table in tables else decoded
     if "raw_conditions" in tables:
         # Outcome token ids of each prepared market, computed from the chain alone (CTF id math).
         tables["raw_condition_tokens"] = condition_tokens(tables["raw_conditions"])
     for table, df in list(tables.items()):
-        cols = TABLE_COLUMNS[table]
-        tables[table] = df.select([pl.col(c) if c in df.columns else pl.lit(None).alias(c) for c in cols])
+        tables[table] = _in_table_order(df, table)
     return batch
+
+
+def _in_table_order(df: pl.DataFrame, table: str) -> pl.DataFrame:
+    """A decoded frame with its table's columns in table order (NULL where the events have none)."""
+    return df.select([pl.col(c) if c in df.columns else pl.lit(None).alias(c) for c in TABLE_COLUMNS[table]])
 
 
 # The fill tables' rows are written from the hex when the compiled writer is there
@@ -380,7 +382,7 @@ _DEFERRED_TABLES = frozenset({"raw_order_fills", "raw_orders_matched"}) if fastr
 @functools.cache
 def _pending_columns(spec: EventSpec) -> list[str]:
     """What a pending part keeps: what fastrows writes from, and what _decode_event reads
-    (but the data's bytes, recomputed if it ever runs)."""
+    (but the data's bytes, which it recomputes)."""
     return [*CHAIN_COLUMNS, "neg_risk", *(f"topic{i}" for i in range(1, 1 + len(spec.indexed))), "data"]
 
 
@@ -520,6 +522,8 @@ _ZERO_24 = bytes(24)
 
 def _decode_event(part: pl.DataFrame, spec: EventSpec) -> pl.DataFrame:
     exprs, uints, dynamic = _event_exprs(spec)
+    if "__bytes" not in part.columns:  # the compiled checks (fastrows.classify) do not hex-decode the data
+        part = part.with_columns(_DATA_BYTES)
     out = part.select(exprs)
     out = _resolve_big_words(out, uints)
     if dynamic:

@@ -17,9 +17,8 @@
  * the value, all big-endian. Each column is a tuple:
  *   ("fixed", src, row_width, start, width, prefix, mask)  `width` bytes at `start` of each
  *        row, after `prefix` (bytes); mask: None or an (n,) uint8 buffer, nonzero = NULL.
- *        src: a C-contiguous (n, row_width) uint8 buffer, or ("views", views, (buffers...),
- *        value_len): an Arrow string_view column's 16-byte views and data buffers, read in
- *        place (row_width then unused), every value value_len bytes long
+ *        src: a C-contiguous (n, row_width) uint8 buffer, or (string-view column, value_len):
+ *        read in place (row_width then unused), every value value_len bytes long
  *   ("numeric", src, row_width, start)  the 64 hex characters at `start` of each row as an
  *        unsigned 256-bit integer, sent as numeric (base-10000 digits, no leading zero digit)
  *   ("int2hex", src, row_width, start)  the 2 hex characters at `start` as an int2 (a uint8 word)
@@ -35,6 +34,73 @@
 
 enum kind { K_FIXED, K_NUMERIC, K_INT2HEX, K_CONST, K_NULL };
 
+/* A string-view column (Arrow's string_view, as polars holds strings), read in place: 16-byte
+ * views, each an int32 length then either the value itself (12 bytes or fewer) or a 4-byte
+ * prefix, an int32 buffer index and an int32 offset (little-endian), into data buffers; an
+ * optional validity bitmap. From Python: ("views", views, (data buffers...), validity or
+ * None, offset), `offset` rows into views and validity. */
+typedef struct {
+    Py_buffer views, validity;
+    Py_buffer *data;
+    Py_ssize_t ndata, offset;
+    int has_views, has_validity;
+} strcol;
+
+static void strcol_release(strcol *c) {
+    if (c->has_views) PyBuffer_Release(&c->views);
+    if (c->has_validity) PyBuffer_Release(&c->validity);
+    for (Py_ssize_t d = 0; d < c->ndata; d++) PyBuffer_Release(&c->data[d]);
+    PyMem_Free(c->data);
+    memset(c, 0, sizeof *c);
+}
+
+/* The data buffers a string-view column's views point into (a tuple of buffer objects); on
+   failure the ones already taken stay in *out / *ndata for the caller's release. */
+static int get_data_buffers(PyObject *datas, Py_buffer **out, Py_ssize_t *ndata) {
+    Py_ssize_t nd = PyTuple_GET_SIZE(datas);
+    *out = PyMem_Calloc((size_t)(nd ? nd : 1), sizeof(Py_buffer));
+    if (!*out) { PyErr_NoMemory(); return -1; }
+    for (Py_ssize_t d = 0; d < nd; d++) {
+        if (PyObject_GetBuffer(PyTuple_GET_ITEM(datas, d), &(*out)[d], PyBUF_SIMPLE) < 0) return -1;
+        *ndata = d + 1;
+    }
+    return 0;
+}
+
+static int strcol_get(PyObject *src, strcol *c, Py_ssize_t n) {
+    const char *tag;
+    PyObject *views, *datas, *validity;
+    if (!PyArg_ParseTuple(src, "sOO!On", &tag, &views, &PyTuple_Type, &datas, &validity, &c->offset)) return -1;
+    if (strcmp(tag, "views") != 0 || c->offset < 0) {
+        PyErr_SetString(PyExc_ValueError, "a string-view column is a (\"views\", ...) tuple");
+        return -1;
+    }
+    if (PyObject_GetBuffer(views, &c->views, PyBUF_C_CONTIGUOUS) < 0) return -1;
+    c->has_views = 1;
+    if (c->views.len < 16 * (c->offset + n)) { PyErr_SetString(PyExc_ValueError, "a string-view column has short views"); return -1; }
+    if (validity != Py_None) {
+        if (PyObject_GetBuffer(validity, &c->validity, PyBUF_SIMPLE) < 0) return -1;
+        c->has_validity = 1;
+        if (c->validity.len * 8 < c->offset + n) { PyErr_SetString(PyExc_ValueError, "a string-view column has a short validity"); return -1; }
+    }
+    if (get_data_buffers(datas, &c->data, &c->ndata) < 0) return -1;
+    return 0;
+}
+
+/* Row r's value (and its length), or NULL for a null; *broken set when a view points outside its buffer. */
+static const unsigned char *strcol_value(const strcol *c, Py_ssize_t r, int32_t *len, int *broken) {
+    Py_ssize_t i = c->offset + r;
+    if (c->has_validity && !((((const unsigned char *)c->validity.buf)[i >> 3] >> (i & 7)) & 1)) return NULL;
+    const unsigned char *v = (const unsigned char *)c->views.buf + 16 * i;
+    int32_t idx, off;
+    memcpy(len, v, 4);
+    if (*len <= 12) return v + 4;
+    memcpy(&idx, v + 8, 4);
+    memcpy(&off, v + 12, 4);
+    if (idx < 0 || idx >= c->ndata || off < 0 || (Py_ssize_t)off + *len > c->data[idx].len) { *broken = 1; return NULL; }
+    return (const unsigned char *)c->data[idx].buf + off;
+}
+
 typedef struct {
     int kind;
     Py_buffer buf;   /* K_FIXED, K_NUMERIC, K_INT2HEX: the rows (or the string views); K_CONST: the payload */
@@ -43,27 +109,20 @@ typedef struct {
     Py_ssize_t row_width, start, width;
     const char *prefix;
     Py_ssize_t prefix_len;
-    /* a string-view source (Arrow's string_view, what polars holds): `buf` holds 16-byte views,
-       `data` the data buffers they point into, each value `value_len` bytes long */
+    /* or a string-view source, each value `value_len` bytes long */
     int views;
-    Py_ssize_t value_len, ndata;
-    Py_buffer *data;
+    strcol sc;
+    Py_ssize_t value_len;
 } column;
 
-/* The `value_len` bytes of row r of a column, or NULL when its view is not that long or
-   points outside its buffer. A view: int32 length, then either the value itself (12 bytes or
-   fewer) or a 4-byte prefix, an int32 buffer index and an int32 offset (little-endian). */
+/* The `value_len` bytes of row r of a column (from `start` on), or NULL when its view is null,
+   of another length or points outside its buffer. */
 static const unsigned char *row_of(const column *c, Py_ssize_t r) {
     if (!c->views) return (const unsigned char *)c->buf.buf + r * c->row_width + c->start;
-    const unsigned char *v = (const unsigned char *)c->buf.buf + 16 * r;
-    int32_t len, idx, off;
-    memcpy(&len, v, 4);
-    if (len != c->value_len) return NULL;
-    if (len <= 12) return v + 4 + c->start;
-    memcpy(&idx, v + 8, 4);
-    memcpy(&off, v + 12, 4);
-    if (idx < 0 || idx >= c->ndata || off < 0 || (Py_ssize_t)off + len > c->data[idx].len) return NULL;
-    return (const unsigned char *)c->data[idx].buf + off + c->start;
+    int32_t len;
+    int broken = 0;
+    const unsigned char *v = strcol_value(&c->sc, r, &len, &broken);
+    return v && len == c->value_len ? v + c->start : NULL;
 }
 
 static signed char HEX[256];
@@ -148,38 +207,20 @@ static void release(column *cols, Py_ssize_t ncols) {
     for (Py_ssize_t i = 0; i < ncols; i++) {
         if (cols[i].has_buf) PyBuffer_Release(&cols[i].buf);
         if (cols[i].has_mask) PyBuffer_Release(&cols[i].mask);
-        for (Py_ssize_t d = 0; d < cols[i].ndata; d++) PyBuffer_Release(&cols[i].data[d]);
-        PyMem_Free(cols[i].data);
+        strcol_release(&cols[i].sc);
     }
     PyMem_Free(cols);
 }
 
-/* The data buffers a string-view column's views point into (a tuple of buffer objects); on
-   failure the ones already taken stay in *out / *ndata for the caller's release. */
-static int get_data_buffers(PyObject *datas, Py_buffer **out, Py_ssize_t *ndata) {
-    Py_ssize_t nd = PyTuple_GET_SIZE(datas);
-    *out = PyMem_Calloc((size_t)(nd ? nd : 1), sizeof(Py_buffer));
-    if (!*out) { PyErr_NoMemory(); return -1; }
-    for (Py_ssize_t d = 0; d < nd; d++) {
-        if (PyObject_GetBuffer(PyTuple_GET_ITEM(datas, d), &(*out)[d], PyBUF_SIMPLE) < 0) return -1;
-        *ndata = d + 1;
-    }
-    return 0;
-}
-
-/* A ("views", views, (data buffers...), value_len) source: views of n rows, values value_len long. */
+/* A (string-view column, value_len) source: n values, each value_len bytes long. */
 static int get_views(PyObject *src, column *c, Py_ssize_t n) {
-    const char *tag;
-    PyObject *views, *datas;
-    if (!PyArg_ParseTuple(src, "sOO!n", &tag, &views, &PyTuple_Type, &datas, &c->value_len)) return -1;
-    if (strcmp(tag, "views") != 0 || c->start + c->width > c->value_len) {
-        PyErr_SetString(PyExc_ValueError, "encode_rows: a bad string-view source");
+    PyObject *sc;
+    if (!PyArg_ParseTuple(src, "On", &sc, &c->value_len)) return -1;
+    if (c->start + c->width > c->value_len) {
+        PyErr_SetString(PyExc_ValueError, "encode_rows: a field beyond its string-view values");
         return -1;
     }
-    if (PyObject_GetBuffer(views, &c->buf, PyBUF_C_CONTIGUOUS) < 0) return -1;
-    c->has_buf = 1;
-    if (c->buf.len < 16 * n) { PyErr_SetString(PyExc_ValueError, "encode_rows: short views"); return -1; }
-    if (get_data_buffers(datas, &c->data, &c->ndata) < 0) return -1;
+    if (strcol_get(sc, &c->sc, n) < 0) return -1;
     c->views = 1;
     return 0;
 }
@@ -304,58 +345,8 @@ fail:
  *   event[r]: index into keys of the (address, topic0) pair the log has, 255 when none (or null)
  *   topics_bad[r]: 1 when topic1..3 holds a value that is not "0x" + 64 lowercase hex
  *   data_bad[r]: 1 when data is null, not "0x"-prefixed, of odd length or not lowercase hex
- * Each column is ("views", views, (data buffers...), validity or None, offset): an Arrow
- * string_view array as polars holds it (`offset` rows into views and validity); `topics` is a
- * list of three such columns; keys a list of (address, topic0) bytes pairs (at most 255). */
-typedef struct {
-    Py_buffer views, validity;
-    Py_buffer *data;
-    Py_ssize_t ndata, offset;
-    int has_views, has_validity;
-} strcol;
-
-static void strcol_release(strcol *c) {
-    if (c->has_views) PyBuffer_Release(&c->views);
-    if (c->has_validity) PyBuffer_Release(&c->validity);
-    for (Py_ssize_t d = 0; d < c->ndata; d++) PyBuffer_Release(&c->data[d]);
-    PyMem_Free(c->data);
-    memset(c, 0, sizeof *c);
-}
-
-static int strcol_get(PyObject *src, strcol *c, Py_ssize_t n) {
-    const char *tag;
-    PyObject *views, *datas, *validity;
-    if (!PyArg_ParseTuple(src, "sOO!On", &tag, &views, &PyTuple_Type, &datas, &validity, &c->offset)) return -1;
-    if (strcmp(tag, "views") != 0 || c->offset < 0) {
-        PyErr_SetString(PyExc_ValueError, "classify: a column is a (\"views\", ...) tuple");
-        return -1;
-    }
-    if (PyObject_GetBuffer(views, &c->views, PyBUF_C_CONTIGUOUS) < 0) return -1;
-    c->has_views = 1;
-    if (c->views.len < 16 * (c->offset + n)) { PyErr_SetString(PyExc_ValueError, "classify: short views"); return -1; }
-    if (validity != Py_None) {
-        if (PyObject_GetBuffer(validity, &c->validity, PyBUF_SIMPLE) < 0) return -1;
-        c->has_validity = 1;
-        if (c->validity.len * 8 < c->offset + n) { PyErr_SetString(PyExc_ValueError, "classify: short validity"); return -1; }
-    }
-    if (get_data_buffers(datas, &c->data, &c->ndata) < 0) return -1;
-    return 0;
-}
-
-/* Row r's value (and its length), or NULL for a null; *broken set when a view points outside its buffer. */
-static const unsigned char *strcol_value(const strcol *c, Py_ssize_t r, int32_t *len, int *broken) {
-    Py_ssize_t i = c->offset + r;
-    if (c->has_validity && !((((const unsigned char *)c->validity.buf)[i >> 3] >> (i & 7)) & 1)) return NULL;
-    const unsigned char *v = (const unsigned char *)c->views.buf + 16 * i;
-    int32_t idx, off;
-    memcpy(len, v, 4);
-    if (*len <= 12) return v + 4;
-    memcpy(&idx, v + 8, 4);
-    memcpy(&off, v + 12, 4);
-    if (idx < 0 || idx >= c->ndata || off < 0 || (Py_ssize_t)off + *len > c->data[idx].len) { *broken = 1; return NULL; }
-    return (const unsigned char *)c->data[idx].buf + off;
-}
-
+ * Each column is a string-view column (above); `topics` is a list of three such columns; keys
+ * a list of (address, topic0) bytes pairs (at most 255). */
 static int all_hex(const unsigned char *s, Py_ssize_t len) {
     unsigned char acc = 0;
     for (Py_ssize_t k = 0; k < len; k++) acc |= (unsigned char)HEX[s[k]];  /* -1 sets the high bit */

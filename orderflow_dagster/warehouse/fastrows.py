@@ -13,8 +13,8 @@ those slices directly: a hash or address is copied, a uint256 word is converted 
 `encode_events` takes the events' logs as decode.py checked them (every log that reaches it
 passed the quarantine checks: 0x-hex topics of 66 characters, data of the layout's length in
 lowercase hex) and returns a COPY stream that stores exactly what `pgcopy.encode_binary`'s of
-the decoded frame stores (numerics without leading zero digits, so not byte for byte) (tests/unit/test_fastrows.py compares both, value by
-value). It returns None, and the caller takes the polars path, when the extension is not built
+the decoded frame stores (numerics without leading zero digits, so not byte for byte;
+tests/unit/test_fastrows.py compares both, value by value). It returns None, and the caller takes the polars path, when the extension is not built
 (no C compiler at install time) or a batch holds something unusual (a NULL or a text of another
 width where the layout has none).
 """
@@ -131,18 +131,14 @@ def _field(param_type: str, rows: tuple, word: int) -> tuple:
 
 
 def _text_rows(s: pl.Series, width: int) -> tuple | None:
-    """A string column whose every value is `width` bytes (no NULLs) as _copyrows reads it in
-    place: polars' own string views and data buffers (converting to an Arrow string array
-    copied every value: ~0.7 CPU-s per million fills). The C side checks each value's length.
-    None when the column holds a NULL."""
+    """A string column whose every value is `width` bytes (no NULLs), as _copyrows reads it in
+    place: polars' own string views (converting to an Arrow string array copied every value:
+    ~0.7 CPU-s per million fills). The C side checks each value's length. None when the column
+    holds a NULL."""
     if s.null_count():
         return None
-    arr = s.to_arrow(compat_level=pl.CompatLevel.newest())  # one chunk, the views as polars holds them
-    if arr.type != pa.string_view():
-        return None
-    _validity, views, *data = arr.buffers()
-    v = np.frombuffer(views, dtype=np.uint8, count=16 * len(arr), offset=16 * arr.offset)
-    return ("views", v, tuple(d for d in data if d is not None), width)
+    views = _string_views(s)
+    return None if views is None else (views, width)
 
 
 def classify(frame: pl.DataFrame, keys: list[tuple[str, str]]) -> pl.DataFrame | None:
@@ -154,7 +150,7 @@ def classify(frame: pl.DataFrame, keys: list[tuple[str, str]]) -> pl.DataFrame |
     million logs, bench-ingest), without copying a value. None without the extension."""
     if _copyrows is None or len(keys) > 255:
         return None
-    columns = [_nullable_views(frame.get_column(c)) for c in ("contract_address", "topic0", "topic1", "topic2", "topic3", "data")]
+    columns = [_string_views(frame.get_column(c)) for c in ("contract_address", "topic0", "topic1", "topic2", "topic3", "data")]
     if any(c is None for c in columns):
         return None
     address, topic0, *topics, data = columns
@@ -168,8 +164,9 @@ def classify(frame: pl.DataFrame, keys: list[tuple[str, str]]) -> pl.DataFrame |
     })
 
 
-def _nullable_views(s: pl.Series) -> tuple | None:
-    """("views", views, data buffers, validity or None, row offset) of a string column, in place."""
+def _string_views(s: pl.Series) -> tuple | None:
+    """("views", views, data buffers, validity or None, row offset) of a string column, in place
+    (a string-view column, _copyrows.c)."""
     if s.dtype != pl.String:
         return None
     arr = s.to_arrow(compat_level=pl.CompatLevel.newest())

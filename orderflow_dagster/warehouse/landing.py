@@ -67,13 +67,14 @@ def prepare_copy(batch: DecodedBatch) -> DecodedBatch:
     """Write each table's rows for COPY now (e.g. in a decode thread, while the previous batch
     lands), so that copy_frame in the landing transaction only sends bytes."""
     prepared = {}
-    for table, parts in batch.pending.items():  # the fill tables, from their logs' hex (fastrows.py)
-        pieces = fastrows.encode_events(TABLE_COLUMNS[table], parts, chain_columns=CHAIN_COLUMNS)
-        if pieces is not None:
-            prepared[table] = CopyPayload(_BINARY_OPTIONS, pieces, sum(part.height for _spec, part in parts))
     for table, n in batch.rows().items():
-        if n and table not in prepared:
-            prepared[table] = render_copy(table, batch.frame(table))  # decodes what fastrows refused
+        if not n:
+            continue
+        # the fill tables' undecoded logs: rows from their hex (fastrows.py); None = decode them
+        pieces = (fastrows.encode_events(TABLE_COLUMNS[table], batch.pending[table], chain_columns=CHAIN_COLUMNS)
+                  if table in batch.pending else None)
+        prepared[table] = (CopyPayload(_BINARY_OPTIONS, pieces, n) if pieces is not None
+                           else render_copy(table, batch.frame(table)))
     batch.prepared = prepared
     if batch.blocks is not None:
         batch.block_lists = _block_lists(batch.blocks)
