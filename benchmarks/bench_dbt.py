@@ -147,6 +147,24 @@ def wal_written(url: str, since: str | None) -> str:
     return f", {mb:,.0f} MB of WAL"
 
 
+def settle(url: str) -> float:
+    """CHECKPOINT, then the OS's dirty pages written out (sync): the timed build starts on a server
+    that is not still writing back the previous step (the load, or a five-minute full build), as
+    an hourly run would. Seconds it took. Where this role may not CHECKPOINT, only the sync."""
+    import psycopg
+
+    from orderflow_dagster.warehouse.db import connect
+
+    t0 = time.perf_counter()
+    try:
+        with connect(url, autocommit=True) as conn:
+            conn.execute("CHECKPOINT")
+    except psycopg.Error:  # needs superuser or pg_checkpoint on a managed server
+        pass
+    os.sync()
+    return time.perf_counter() - t0
+
+
 def dbt_build(url: str, workdir: Path) -> float:
     """Seconds of one `dbt build` against url (raises with dbt's output tail when it fails)."""
     from orderflow_dagster.defs.dbt.assets import BUILD_ARGS  # the scoring job's own command
@@ -180,6 +198,7 @@ def run(n_fills: int = 5_000_000, n_append: int = 50_000, *, n_markets: int = 20
             f" {n_wallets:,} wallets, blocks {FIRST_BLOCK:,}-{last:,}, {n_ranges} ingest_ranges,"
             f" {time.perf_counter() - t0:.1f} s (COPY + VACUUM ANALYZE)")
 
+        out(f"settle: {settle(url):.1f} s (CHECKPOINT and sync before each timed build)")
         full = dbt_build(url, workdir)
         with connect(url) as conn:
             trades_n = conn.execute("SELECT count(*) FROM orderflow_trades").fetchone()[0]
@@ -191,6 +210,7 @@ def run(n_fills: int = 5_000_000, n_append: int = 50_000, *, n_markets: int = 20
 
         # The WAL an incremental run writes is mostly full-page images of the random pages it
         # touches (see README): printed beside the times, as the figure that explains them.
+        settle(url)
         lsn = wal_lsn(url)
         inc = dbt_build(url, workdir)
         wal = wal_written(url, lsn)
@@ -200,6 +220,7 @@ def run(n_fills: int = 5_000_000, n_append: int = 50_000, *, n_markets: int = 20
             f" slowest: {slowest_nodes(workdir)}")
         # What every run pays whatever the new data (dbt's start, marking, scoring, wallet stats,
         # the history): the same build once more with nothing landed since. Not in the ratio.
+        settle(url)
         lsn = wal_lsn(url)
         idle = dbt_build(url, workdir)
         wal = wal_written(url, lsn)

@@ -1,4 +1,7 @@
-{{ config(indexes=[{'columns': ['condition_id'], 'unique': true}]) }}
+{{ config(
+    indexes=[{'columns': ['condition_id'], 'unique': true}],
+    analyze_columns=['condition_id', 'is_resolved'],
+) }}
 -- One row per market (condition): what it asks (when Gamma metadata is known; the title falls
 -- back to the condition id), its outcomes and tokens, when it was created and resolved, how it
 -- resolved, and its trading (trades and volume counted once per match).

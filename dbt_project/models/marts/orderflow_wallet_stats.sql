@@ -3,7 +3,8 @@
         indexes=[
             {'columns': ['wallet_address'], 'unique': true},
             {'columns': ['trader_tier', 'reputation_score']},
-        ]
+        ],
+        analyze_columns=['wallet_address', 'trader_tier', 'reputation_score', 'last_trade_at'],
     )
 }}
 -- One row per wallet that ever traded: honest statistics and its reputation (score, tier).
