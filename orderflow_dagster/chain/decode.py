@@ -130,6 +130,12 @@ class DecodedBatch:
             self._tables[table] = _in_table_order(decoded, table)
         return self._tables[table]
 
+    def replace_frame(self, table: str, frame: pl.DataFrame) -> None:
+        """Set one table's (decoded) frame; rows already prepared for its COPY no longer hold."""
+        self.pending.pop(table, None)
+        self._tables[table] = frame
+        self.prepared.pop(table, None)
+
     @property
     def fills(self) -> int:
         return self.rows().get("raw_order_fills", 0)

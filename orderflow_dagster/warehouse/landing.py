@@ -250,10 +250,11 @@ def land_range(
 def _file_unplaced_quarantine(batch: DecodedBatch, from_block: int) -> None:
     """A quarantined log without a (valid) block number is kept under the first block of the
     range it came in, so that re-landing the range replaces it (delete_range goes by block)."""
-    q = batch._tables.get("raw_quarantine")
-    if q is not None and q.get_column("block_number").null_count():
-        batch._tables["raw_quarantine"] = q.with_columns(pl.col("block_number").fill_null(from_block))
-        batch.prepared.pop("raw_quarantine", None)
+    if not batch.rows().get("raw_quarantine"):
+        return
+    q = batch.frame("raw_quarantine")
+    if q.get_column("block_number").null_count():
+        batch.replace_frame("raw_quarantine", q.with_columns(pl.col("block_number").fill_null(from_block)))
 
 
 def truncate_from(conn: psycopg.Connection, chain_id: int, from_block: int, reorg: Reorg) -> int:

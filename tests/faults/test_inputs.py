@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import re
-from contextlib import contextmanager
 from decimal import Decimal
 
 import annotated_types as at
@@ -34,6 +33,7 @@ from orderflow_dagster.warehouse.metadata import upsert_metadata
 from tests.faults.outcome import Result, fill_counts, record
 from tests.integration.chain_truth import canonical_fills
 from tests.integration.conftest import ingest_settings
+from tests.support.fastrows_toggle import polars_only
 from tests.unit.test_decode import make_log, topic_addr, v1_fill
 from tests.unit.test_fastrows import values
 
@@ -129,16 +129,6 @@ def test_any_corrupted_log_is_quarantined_with_a_reason_and_never_raises(bad, go
             assert HEX_ADDRESS.match(row["maker"]) and HEX_ADDRESS.match(row["taker"]), row
             assert HEX_WORD.match(row["order_hash"]), row
             assert row["maker_amount_filled"].isdigit() and row["fee"].isdigit(), row
-
-
-@contextmanager
-def polars_only():
-    """Decode and write rows without the compiled helpers (as on a machine without a C compiler)."""
-    saved, fastrows._copyrows = fastrows._copyrows, None
-    try:
-        yield
-    finally:
-        fastrows._copyrows = saved
 
 
 def sorted_frame(df: pl.DataFrame) -> pl.DataFrame:

@@ -17,6 +17,7 @@ from polars.testing import assert_frame_equal
 import orderflow_dagster.chain.decode as decode
 from orderflow_dagster.chain.decode import LOG_SCHEMA, decode_logs, decode_raw, parse_logs_body
 from orderflow_dagster.warehouse import fastrows
+from tests.support.fastrows_toggle import polars_only
 from tests.unit.test_decode import TOKEN, TOKEN2, U256_MAX, V1, make_log, v1_fill, v2_fill
 
 
@@ -183,11 +184,8 @@ def test_the_compiled_reader_reads_what_polars_reads(reader, logs, ws):
     start, end = decode._result_array_span(body)
     scanned = fastrows.scan_logs(body, start, end)
     assert scanned is not None  # plain strings, nulls, booleans and numbers: never left to polars
-    saved, fastrows._copyrows = fastrows._copyrows, None
-    try:
+    with polars_only():
         by_polars = parse_logs_body(body)
-    finally:
-        fastrows._copyrows = saved
     assert_frame_equal(scanned, by_polars)
 
 
@@ -208,14 +206,11 @@ def test_what_the_compiled_reader_leaves_to_polars(reader, log_json):
         expected = ("ok", parse_logs_body(body))
     except (PolarsError, ValueError) as e:
         expected = ("error", type(e))
-    saved, fastrows._copyrows = fastrows._copyrows, None
-    try:
+    with polars_only():
         try:
             got = ("ok", parse_logs_body(body))
         except (PolarsError, ValueError) as e:
             got = ("error", type(e))
-    finally:
-        fastrows._copyrows = saved
     assert got[0] == expected[0]
     if got[0] == "ok":
         assert_frame_equal(got[1], expected[1])
