@@ -228,7 +228,9 @@ where {{ columns[0] }} is not null
 union
 select {{ columns | join(', ') }} from {{ this }} where (select is_reset from {{ of_tmp('reset') }})
 union
-select {{ columns | join(', ') }} from {{ everything }} where (select is_reset from {{ of_tmp('reset') }});
+select {{ columns | join(', ') }} from {{ everything }} where (select is_reset from {{ of_tmp('reset') }})
+-- in key order: the model's index probes by these keys then walk its leaves in order
+order by {{ columns | join(', ') }};
 analyze {{ of_tmp('keys') }};
 {% endif %}
 {% endmacro %}
@@ -343,7 +345,8 @@ analyze {{ of_tmp('pairs') }};
 create temp table {{ of_tmp('pair_tokens') }} on commit drop as
 select k.wallet_address, m.token_id
 from {{ of_tmp('pairs') }} as k
-join {{ token_map }} as m on m.condition_id = k.market_key;
+join {{ token_map }} as m on m.condition_id = k.market_key
+order by k.wallet_address, m.token_id;  -- the positions' key order: their index is probed in order
 analyze {{ of_tmp('pair_tokens') }};
 
 -- a reset: downstream rebuilds from scratch (the replaced and inserted rows are logged by the
@@ -412,4 +415,20 @@ where exists (select 1 from {{ this }} where half_life_days <> {{ var('evidence_
     and exists (select 1 from {{ of_tmp('scope') }} as s
                 where s.chain_id = {{ alias }}.chain_id
                   and {{ alias }}.block_number between s.from_block and s.to_block)
+{%- endmacro %}
+
+
+{#
+  An incremental run inserts its rows in the order of the table's random-key index (a wallet's
+  rows side by side): that index then takes them leaf after leaf instead of at random (50,000
+  positions into 5M: 1.8-1.9 s -> 1.4-1.5 s for the insert). A full build creates its indexes
+  after the rows, so it is left unsorted. Not orderflow_trades: block order already suits three
+  of its five indexes (wallet order did not measurably change its insert, 2.9-4.2 s either way).
+  Side by side (50,000 fills, statement times): positions' insert 2.5 -> 1.9 s, the wallet-markets'
+  replace 4.1 -> 2.9 s, with the keys they are read by also sorted (change_keys, pair_tokens).
+#}
+{% macro in_key_order(columns) -%}
+{%- if is_incremental() %}
+order by {{ columns | join(', ') }}
+{%- endif -%}
 {%- endmacro %}

@@ -88,3 +88,4 @@ select
     state[5]::numeric(78, 6)                    as shares_opened,
     now()                                       as dbt_updated_at
 from accumulated
+{{ in_key_order(['wallet_address', 'token_id']) }}

@@ -121,3 +121,4 @@ select
                                                                     as weighted_edge_sq_at_epoch,
     now()                                                           as dbt_updated_at
 from evidence
+{{ in_key_order(['wallet_address', 'market_key']) }}

@@ -138,3 +138,4 @@ select
     now()                                                           as dbt_updated_at
 from wallets
 where markets_traded > 0
+{{ in_key_order(['wallet_address']) }}
