@@ -335,7 +335,8 @@ from (
     select wallet_address, market_key
     from {{ this }}
     where (select is_reset from {{ of_tmp('reset') }})
-) as touched;
+) as touched
+order by wallet_address, market_key;  -- the model's key order: the replace probes its index in order
 analyze {{ of_tmp('pairs') }};
 
 -- the pairs' (wallet, token) keys: a market's outcome tokens from the token map, which gave the
