@@ -21,9 +21,9 @@
    run pays whatever the new data.
 
 Before each timed build the server is settled (CHECKPOINT, then the OS's dirty pages written
-out): otherwise the incremental run, a second after a five-minute full build, competes with that
-build's writeback (gigabytes of dirty pages) and measures part of it. An hourly run does not
-follow a full build; the settle's own time is printed, not counted.
+out), so that no build starts while the previous step's writeback is still running; an hourly
+run does not follow a five-minute full build. The settle's own time is printed, not counted
+(0.2 s after the full build on the twelfth session's VM: a guard more than a correction).
 
 dbt's target and log directories go to a temporary directory (the project's manifest in
 dbt_project/target is left alone). The last line is
