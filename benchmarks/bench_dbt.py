@@ -221,8 +221,8 @@ def run(n_fills: int = 5_000_000, n_append: int = 50_000, *, n_markets: int = 20
         wal = wal_written(url, lsn)
         with connect(url) as conn:
             trades_after = conn.execute("SELECT count(*) FROM orderflow_trades").fetchone()[0]
-        out(f"incremental build: {inc:.1f} s{wal} (settled {settled:.1f} s before), orderflow_trades {trades_after:,} rows (+{trades_after - trades_n:,});"
-            f" slowest: {slowest_nodes(workdir)}")
+        out(f"incremental build: {inc:.1f} s{wal} (settled {settled:.1f} s before),"
+            f" orderflow_trades {trades_after:,} rows (+{trades_after - trades_n:,}); slowest: {slowest_nodes(workdir)}")
         # What every run pays whatever the new data (dbt's start, marking, scoring, wallet stats,
         # the history): the same build once more with nothing landed since. Not in the ratio.
         settle(url)

@@ -14,9 +14,9 @@ those slices directly: a hash or address is copied, a uint256 word is converted 
 passed the quarantine checks: 0x-hex topics of 66 characters, data of the layout's length in
 lowercase hex) and returns a COPY stream that stores exactly what `pgcopy.encode_binary`'s of
 the decoded frame stores (numerics without leading zero digits, so not byte for byte;
-tests/unit/test_fastrows.py compares both, value by value). It returns None, and the caller takes the polars path, when the extension is not built
-(no C compiler at install time) or a batch holds something unusual (a NULL or a text of another
-width where the layout has none).
+tests/unit/test_fastrows.py compares both, value by value). It returns None, and the caller
+takes the polars path, when the extension is not built (no C compiler at install time) or a
+batch holds something unusual (a NULL or a text of another width where the layout has none).
 """
 
 from __future__ import annotations

@@ -250,7 +250,7 @@ def land_range(
 def _file_unplaced_quarantine(batch: DecodedBatch, from_block: int) -> None:
     """A quarantined log without a (valid) block number is kept under the first block of the
     range it came in, so that re-landing the range replaces it (delete_range goes by block)."""
-    if not batch.rows().get("raw_quarantine"):
+    if not batch.quarantined:
         return
     q = batch.frame("raw_quarantine")
     if q.get_column("block_number").null_count():

@@ -22,12 +22,14 @@ from tests.unit.test_decode import TOKEN, TOKEN2, U256_MAX, V1, make_log, v1_fil
 
 
 @pytest.fixture(autouse=True, params=["compiled", "polars"])
-def reader(request, monkeypatch):
-    if request.param == "polars":
-        monkeypatch.setattr(fastrows, "_copyrows", None)
-    elif not fastrows.available():
+def reader(request):
+    if request.param == "compiled" and not fastrows.available():
         pytest.skip("the C extension is not built (no compiler)")
-    return request.param
+    if request.param == "polars":
+        with polars_only():
+            yield request.param
+    else:
+        yield request.param
 
 
 def logs_sample() -> list[dict]:

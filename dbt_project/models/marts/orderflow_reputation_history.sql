@@ -36,6 +36,4 @@ from {{ ref('int_wallets_scored') }} as s
 {% if is_incremental() %}
 where not exists (select 1 from {{ this }} as h where h.scored_at = s.scored_at)
 {% endif %}
--- in wallet order: the (wallet_address) index then takes the run's rows leaf after leaf instead
--- of at random (measured at 200,000 wallets: 1.6-1.8 s -> 0.9 s for the insert)
-order by s.wallet_address
+{{ in_key_order(['wallet_address']) }}
