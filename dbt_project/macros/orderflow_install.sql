@@ -153,6 +153,15 @@ create table if not exists {{ target.schema }}.orderflow_wallet_market_changes (
     weighted_edge_sq_at_epoch   numeric
 );
 
+-- The definition each view and table_in_place model was last built from, with the relation's
+-- oid: an unchanged one is kept (see materializations.sql).
+create table if not exists {{ target.schema }}.orderflow_relation_state (
+    relation_name text primary key,
+    relation_oid  oid not null,
+    fingerprint   text not null,
+    recorded_at   timestamptz not null default now()
+);
+
 create table if not exists {{ target.schema }}.orderflow_key_state (
     model_name  text not null,
     key         text not null,      -- a token id, a condition id

@@ -14,7 +14,7 @@
   for a wide mart no model reads, sampling every column is most of the statement's cost.
 #}
 {% macro analyze_if_table() -%}
-    {%- if config.get('materialized') == 'table'
+    {%- if config.get('materialized') in ('table', 'table_in_place')
           or (config.get('materialized') == 'incremental' and not is_incremental()) -%}
         {%- set columns = config.get('analyze_columns') -%}
         analyze {{ this }}{% if columns %} ({{ columns | join(', ') }}){% endif %}

@@ -238,3 +238,58 @@ def test_incremental_run_equals_full_refresh(anvil, replayer, db_url, dbt_target
     monkeypatch.setenv("HISTORY_RETENTION_DAYS", "ninety")
     bad = dbt(db_url, *scoring, target_path=dbt_target, check=False)
     assert bad.returncode != 0 and "HISTORY_RETENTION_DAYS" in bad.stdout
+
+
+def test_views_and_small_tables_keep_their_relation(anvil, replayer, db_url, dbt_target):
+    """A run leaves an unchanged view alone, and refills the small tables views read in place: the
+    views trading and analysts read never vanish in a run. A changed or dropped one is rebuilt."""
+    kept = ["stg_chain__order_fills", "int_trades_since_refresh", "orderflow_wallet_positions",
+            "int_positions_valued", "int_tokens_mapped_to_outcomes", "int_conditions_resolved",
+            "int_tokens_marked", "orderflow_market_outcomes"]
+
+    def oids() -> dict[str, int]:
+        with connect(db_url) as conn:
+            return dict(conn.execute("SELECT relname::text, oid::bigint FROM pg_class WHERE relname = ANY(%s)"
+                                     " AND relnamespace = 'public'::regnamespace", (kept + ["int_wallets_scored"],)).fetchall())
+
+    def markets() -> int:
+        with connect(db_url) as conn:
+            return conn.execute("SELECT count(*) FROM orderflow_market_outcomes").fetchone()[0]
+
+    a = replayer.create_market(1, neg_risk=False)
+    replayer.match(a, ALICE, "BUY", 0, [(BOB, 100, "0.40")])
+    ingestor = ingest(anvil, db_url)
+    dbt(db_url, "build", target_path=dbt_target, vars=PINNED)
+    first, n = oids(), markets()
+    assert set(first) == set(kept) | {"int_wallets_scored"}
+
+    # new fills in a new market, then the trades job's selection and the scoring job's build
+    b = replayer.create_market(2, neg_risk=False)
+    replayer.match(b, CAROL, "BUY", 1, [(DAVE, 50, "0.30")])
+    ingestor.follow()
+    sync_condition_tokens(db_url)
+    dbt(db_url, "build", "--select", "+orderflow_trades", "int_trades_since_refresh", "--indirect-selection", "cautious",
+        target_path=dbt_target, vars=PINNED)
+    dbt(db_url, "build", target_path=dbt_target, vars=PINNED)
+    again = oids()
+    assert {t: again[t] for t in kept} == {t: first[t] for t in kept}
+    assert again["int_wallets_scored"] != first["int_wallets_scored"]  # a plain table is swapped, as dbt does
+    assert markets() == n + 1  # refilled in place, with the new market
+    with connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM orderflow_trades WHERE condition_id = %s", (b.condition_id,)).fetchone()[0] == 2
+
+    # a definition that changed (its recorded fingerprint differs) and a view dropped by hand: rebuilt
+    with connect(db_url) as conn:
+        conn.execute("UPDATE orderflow_relation_state SET fingerprint = 'stale' WHERE relation_name IN"
+                     " ('int_trades_since_refresh', 'orderflow_market_outcomes')")
+        conn.execute("DROP VIEW orderflow_wallet_positions")
+        conn.commit()
+    dbt(db_url, "build", target_path=dbt_target, vars=PINNED)
+    rebuilt = oids()
+    changed = {t for t in kept if rebuilt[t] != again[t]}
+    assert changed == {"int_trades_since_refresh", "orderflow_market_outcomes", "orderflow_wallet_positions"}
+    assert markets() == n + 1
+    with connect(db_url) as conn:
+        assert conn.execute("SELECT count(*) FROM orderflow_relation_state WHERE fingerprint = 'stale'").fetchone()[0] == 0
+        for query in ANALYST_QUERIES:
+            conn.execute(query).fetchall()

@@ -1,3 +1,5 @@
+{# Views read it (trading's int_trades_since_refresh, the valued positions): refilled in place, see materializations.sql #}
+{{ config(materialized='table_in_place') }}
 -- One row per resolved condition: its payout vector as fractions of the whole.
 -- Payout per share of outcome i = payoutNumerators[i] / sum(payoutNumerators): [1,0] = outcome 0
 -- won, [0,1] = outcome 1 won, [1,1] = split 50/50. The CTF accepts one report per condition; if

@@ -1,4 +1,6 @@
+{# orderflow_wallet_positions reads it: refilled in place, see materializations.sql #}
 {{ config(
+    materialized='table_in_place',
     indexes=[{'columns': ['condition_id'], 'unique': true}],
     analyze_columns=['condition_id', 'is_resolved'],
 ) }}

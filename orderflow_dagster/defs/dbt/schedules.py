@@ -17,8 +17,9 @@ scoring_job = dg.define_asset_job(
 
 trades_job = dg.define_asset_job(
     "refresh_trades",
-    # int_trades_since_refresh too: rebuilding int_tokens_mapped_to_outcomes (a table) drops the old
-    # one with CASCADE, which drops this view that reads it; trading reads the view between refreshes
+    # int_trades_since_refresh too: trading reads it between refreshes. A run keeps it as it is
+    # (dbt_project/macros/materializations.sql) unless its definition changed or something dropped
+    # it, e.g. a full refresh of a table it reads; then this job rebuilds it
     selection=build_dbt_asset_selection([orderflow_dbt_models], dbt_select="+orderflow_trades int_trades_since_refresh"),
     description="dbt build of orderflow_trades and what it needs, after new fills land.",
     tags=DBT_TAG,
