@@ -44,6 +44,15 @@
   {{ return(load_result('relation_state')['data'][0][0] == 1) }}
 {%- endmacro %}
 
+{# After a relation is (re)built: its grants and docs, and the definition it was built from. #}
+{% macro relation_built(relation, fingerprint) -%}
+  {% do apply_grants(relation, config.get('grants'), should_revoke=false) %}
+  {% do persist_docs(relation, model) %}
+  {% call statement('record_relation_state') -%}
+    {{ record_relation_state(relation, fingerprint) }}
+  {%- endcall %}
+{%- endmacro %}
+
 {% macro record_relation_state(relation, fingerprint) -%}
   insert into {{ target.schema }}.orderflow_relation_state (relation_name, relation_oid, fingerprint)
   values ({{ dbt.string_literal(relation.identifier) }}, to_regclass({{ dbt.string_literal(relation) }}),
@@ -74,11 +83,7 @@
     {% call statement('main') -%}
       {{ get_create_view_as_sql(target_relation, sql) }}
     {%- endcall %}
-    {% do apply_grants(target_relation, config.get('grants'), should_revoke=false) %}
-    {% do persist_docs(target_relation, model) %}
-    {% call statement('record_relation_state') -%}
-      {{ record_relation_state(target_relation, fingerprint) }}
-    {%- endcall %}
+    {% do relation_built(target_relation, fingerprint) %}
   {%- endif -%}
 
   {{ run_hooks(post_hooks, inside_transaction=True) }}
@@ -114,17 +119,14 @@
     {%- endcall %}
     {%- set existing_relation = adapter.get_relation(database=this.database, schema=this.schema,
                                                      identifier=this.identifier) -%}
-    {%- set backup_relation = make_backup_relation(target_relation, existing_relation.type if existing_relation else 'table') -%}
+    {%- set backup_relation = make_backup_relation(target_relation,
+                                                   existing_relation.type if existing_relation else 'table') -%}
     {%- if existing_relation is not none -%}
       {{ adapter.rename_relation(existing_relation, backup_relation) }}
     {%- endif -%}
     {{ adapter.rename_relation(intermediate_relation, target_relation) }}
     {% do create_indexes(target_relation) %}
-    {% do apply_grants(target_relation, config.get('grants'), should_revoke=false) %}
-    {% do persist_docs(target_relation, model) %}
-    {% call statement('record_relation_state') -%}
-      {{ record_relation_state(target_relation, fingerprint) }}
-    {%- endcall %}
+    {% do relation_built(target_relation, fingerprint) %}
   {%- endif -%}
 
   {{ run_hooks(post_hooks, inside_transaction=True) }}
