@@ -64,10 +64,10 @@
 
 {% materialization view, adapter='postgres' %}
   {%- set target_relation = this.incorporate(type='view') -%}
+  {{ run_hooks(pre_hooks, inside_transaction=False) }}
+  {#- the state query opens the model's transaction -#}
   {%- set fingerprint = relation_fingerprint(sql) -%}
   {%- set unchanged = relation_unchanged(target_relation, fingerprint) -%}
-
-  {{ run_hooks(pre_hooks, inside_transaction=False) }}
   {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
   {%- if unchanged -%}
@@ -95,11 +95,10 @@
 
 {% materialization table_in_place, adapter='postgres' %}
   {%- set target_relation = this.incorporate(type='table') -%}
+  {{ run_hooks(pre_hooks, inside_transaction=False) }}
+  {#- the state query opens the model's transaction -#}
   {%- set fingerprint = relation_fingerprint(sql) -%}
   {%- set unchanged = relation_unchanged(target_relation, fingerprint) -%}
-  {%- set intermediate_relation = make_intermediate_relation(target_relation) -%}
-
-  {{ run_hooks(pre_hooks, inside_transaction=False) }}
   {{ run_hooks(pre_hooks, inside_transaction=True) }}
 
   {%- if unchanged -%}
@@ -113,6 +112,7 @@
     {%- endcall %}
   {%- else -%}
     {#- the table as dbt builds it: a new relation swapped in, the old one dropped at the end -#}
+    {%- set intermediate_relation = make_intermediate_relation(target_relation) -%}
     {{ drop_relation_if_exists(load_cached_relation(intermediate_relation)) }}
     {% call statement('main') -%}
       {{ get_create_table_as_sql(False, intermediate_relation, sql) }}

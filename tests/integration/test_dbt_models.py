@@ -250,7 +250,8 @@ def test_views_and_small_tables_keep_their_relation(anvil, replayer, db_url, dbt
     def oids() -> dict[str, int]:
         with connect(db_url) as conn:
             return dict(conn.execute("SELECT relname::text, oid::bigint FROM pg_class WHERE relname = ANY(%s)"
-                                     " AND relnamespace = 'public'::regnamespace", (kept + ["int_wallets_scored"],)).fetchall())
+                                     " AND relnamespace = 'public'::regnamespace",
+                                     (kept + ["int_wallets_scored"],)).fetchall())
 
     def markets() -> int:
         with connect(db_url) as conn:
@@ -268,15 +269,16 @@ def test_views_and_small_tables_keep_their_relation(anvil, replayer, db_url, dbt
     replayer.match(b, CAROL, "BUY", 1, [(DAVE, 50, "0.30")])
     ingestor.follow()
     sync_condition_tokens(db_url)
-    dbt(db_url, "build", "--select", "+orderflow_trades", "int_trades_since_refresh", "--indirect-selection", "cautious",
-        target_path=dbt_target, vars=PINNED)
+    dbt(db_url, "build", "--select", "+orderflow_trades", "int_trades_since_refresh",
+        "--indirect-selection", "cautious", target_path=dbt_target, vars=PINNED)
     dbt(db_url, "build", target_path=dbt_target, vars=PINNED)
     again = oids()
     assert {t: again[t] for t in kept} == {t: first[t] for t in kept}
     assert again["int_wallets_scored"] != first["int_wallets_scored"]  # a plain table is swapped, as dbt does
     assert markets() == n + 1  # refilled in place, with the new market
     with connect(db_url) as conn:
-        assert conn.execute("SELECT count(*) FROM orderflow_trades WHERE condition_id = %s", (b.condition_id,)).fetchone()[0] == 2
+        assert conn.execute("SELECT count(*) FROM orderflow_trades WHERE condition_id = %s",
+                            (b.condition_id,)).fetchone()[0] == 2
 
     # a definition that changed (its recorded fingerprint differs) and a view dropped by hand: rebuilt
     with connect(db_url) as conn:
@@ -290,6 +292,7 @@ def test_views_and_small_tables_keep_their_relation(anvil, replayer, db_url, dbt
     assert changed == {"int_trades_since_refresh", "orderflow_market_outcomes", "orderflow_wallet_positions"}
     assert markets() == n + 1
     with connect(db_url) as conn:
-        assert conn.execute("SELECT count(*) FROM orderflow_relation_state WHERE fingerprint = 'stale'").fetchone()[0] == 0
+        stale = conn.execute("SELECT count(*) FROM orderflow_relation_state WHERE fingerprint = 'stale'").fetchone()[0]
+        assert stale == 0
         for query in ANALYST_QUERIES:
             conn.execute(query).fetchall()

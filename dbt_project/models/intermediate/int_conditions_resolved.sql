@@ -1,4 +1,4 @@
-{# Views read it (trading's int_trades_since_refresh, the valued positions): refilled in place, see materializations.sql #}
+{# The view int_positions_valued (under orderflow_wallet_positions) reads it: refilled in place, see materializations.sql #}
 {{ config(materialized='table_in_place') }}
 -- One row per resolved condition: its payout vector as fractions of the whole.
 -- Payout per share of outcome i = payoutNumerators[i] / sum(payoutNumerators): [1,0] = outcome 0

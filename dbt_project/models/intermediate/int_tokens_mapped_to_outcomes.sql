@@ -1,4 +1,4 @@
-{# Views read it (trading's int_trades_since_refresh, the valued positions): refilled in place, see materializations.sql #}
+{# The view int_trades_since_refresh (trading) reads it: refilled in place, see materializations.sql #}
 {{ config(materialized='table_in_place') }}
 -- Every known outcome token -> its market (condition) and outcome.
 -- Sources, best first: the ids computed from the chain for every prepared condition (exact),

@@ -1,4 +1,4 @@
-{# Views read it (trading's int_trades_since_refresh, the valued positions): refilled in place, see materializations.sql #}
+{# The view int_positions_valued (under orderflow_wallet_positions) reads it: refilled in place, see materializations.sql #}
 {{ config(materialized='table_in_place') }}
 -- The mark of every traded outcome token: its last traded price, or 1 minus its complement's
 -- when it never traded itself (binary markets). What open positions are valued at.
