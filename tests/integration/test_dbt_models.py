@@ -251,7 +251,7 @@ def test_views_and_small_tables_keep_their_relation(anvil, replayer, db_url, dbt
         with connect(db_url) as conn:
             return dict(conn.execute("SELECT relname::text, oid::bigint FROM pg_class WHERE relname = ANY(%s)"
                                      " AND relnamespace = 'public'::regnamespace",
-                                     (kept + ["int_wallets_scored"],)).fetchall())
+                                     (kept + ["int_wallets_marked_to_market"],)).fetchall())
 
     def markets() -> int:
         with connect(db_url) as conn:
@@ -262,7 +262,7 @@ def test_views_and_small_tables_keep_their_relation(anvil, replayer, db_url, dbt
     ingestor = ingest(anvil, db_url)
     dbt(db_url, "build", target_path=dbt_target, vars=PINNED)
     first, n = oids(), markets()
-    assert set(first) == set(kept) | {"int_wallets_scored"}
+    assert set(first) == set(kept) | {"int_wallets_marked_to_market"}
 
     # new fills in a new market, then the trades job's selection and the scoring job's build
     b = replayer.create_market(2, neg_risk=False)
@@ -274,7 +274,8 @@ def test_views_and_small_tables_keep_their_relation(anvil, replayer, db_url, dbt
     dbt(db_url, "build", target_path=dbt_target, vars=PINNED)
     again = oids()
     assert {t: again[t] for t in kept} == {t: first[t] for t in kept}
-    assert again["int_wallets_scored"] != first["int_wallets_scored"]  # a plain table is swapped, as dbt does
+    # a plain table is swapped, as dbt does
+    assert again["int_wallets_marked_to_market"] != first["int_wallets_marked_to_market"]
     assert markets() == n + 1  # refilled in place, with the new market
     with connect(db_url) as conn:
         assert conn.execute("SELECT count(*) FROM orderflow_trades WHERE condition_id = %s",
