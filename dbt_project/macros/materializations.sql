@@ -44,6 +44,18 @@
   {{ return(load_result('relation_state')['data'][0][0] == 1) }}
 {%- endmacro %}
 
+{#
+  A materialization's start: the pre-hooks outside the transaction, then the state query, which
+  opens the model's transaction, then the pre-hooks inside it. {fingerprint, unchanged}.
+#}
+{% macro relation_state_begin(relation, sql) -%}
+  {% do run_hooks(pre_hooks, inside_transaction=False) %}
+  {%- set fingerprint = relation_fingerprint(sql) -%}
+  {%- set unchanged = relation_unchanged(relation, fingerprint) -%}
+  {% do run_hooks(pre_hooks, inside_transaction=True) %}
+  {{ return({'fingerprint': fingerprint, 'unchanged': unchanged}) }}
+{%- endmacro %}
+
 {# After a relation is (re)built: its grants and docs, and the definition it was built from. #}
 {% macro relation_built(relation, fingerprint) -%}
   {% do apply_grants(relation, config.get('grants'), should_revoke=false) %}
@@ -64,11 +76,8 @@
 
 {% materialization view, adapter='postgres' %}
   {%- set target_relation = this.incorporate(type='view') -%}
-  {{ run_hooks(pre_hooks, inside_transaction=False) }}
-  {#- the state query opens the model's transaction -#}
-  {%- set fingerprint = relation_fingerprint(sql) -%}
-  {%- set unchanged = relation_unchanged(target_relation, fingerprint) -%}
-  {{ run_hooks(pre_hooks, inside_transaction=True) }}
+  {%- set state = relation_state_begin(target_relation, sql) -%}
+  {%- set fingerprint, unchanged = state.fingerprint, state.unchanged -%}
 
   {%- if unchanged -%}
     {#- dbt expects a main statement: this one only says the view was kept, and what reads it with it -#}
@@ -95,11 +104,8 @@
 
 {% materialization table_in_place, adapter='postgres' %}
   {%- set target_relation = this.incorporate(type='table') -%}
-  {{ run_hooks(pre_hooks, inside_transaction=False) }}
-  {#- the state query opens the model's transaction -#}
-  {%- set fingerprint = relation_fingerprint(sql) -%}
-  {%- set unchanged = relation_unchanged(target_relation, fingerprint) -%}
-  {{ run_hooks(pre_hooks, inside_transaction=True) }}
+  {%- set state = relation_state_begin(target_relation, sql) -%}
+  {%- set fingerprint, unchanged = state.fingerprint, state.unchanged -%}
 
   {%- if unchanged -%}
     {%- set columns = adapter.get_columns_in_relation(target_relation) | map(attribute='name') | list -%}
